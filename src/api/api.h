@@ -1,0 +1,244 @@
+/*
+ * api: the XAPI classes and the one method table behind both encodings.
+ *
+ * The RPC layer (src/rpc/) decodes a request into a method name and a JSON
+ * array of arguments and hands it to api_dispatch.  Dispatch finds the
+ * method in the table, checks the argument count, the session and the
+ * caller's role, and runs the handler with a Call.  A handler answers with
+ * call_return or call_fail, at once or later from the main loop (event.from
+ * waits, VM.start waits on QEMU), so every method is asynchronous at heart;
+ * "Async.<class>.<method>" wraps the same Call in a task and answers with
+ * the task's reference at once.
+ *
+ * Classes are described by tables: their fields (name, type, writable) give
+ * the generated get_<field>/set_<field>/add_to_<field>/... methods, and
+ * each class file adds its own methods with their minimum role.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "store/store.h"
+
+/* XAPI's six roles, least powerful first, so that a comparison says
+ * whether one role includes another. */
+typedef enum {
+	ROLE_READ_ONLY,
+	ROLE_VM_OPERATOR,
+	ROLE_VM_ADMIN,
+	ROLE_VM_POWER_ADMIN,
+	ROLE_POOL_OPERATOR,
+	ROLE_POOL_ADMIN,
+	ROLE_COUNT,
+} Role;
+
+const char *role_name(Role r);
+gboolean role_parse(const char *name, Role *out);
+
+typedef struct Api Api;
+typedef struct Call Call;
+typedef struct Session Session;
+typedef struct Method Method;
+
+typedef void (*MethodFn)(Call *call);
+
+typedef enum {
+	FT_STRING,
+	FT_INT,
+	FT_FLOAT,
+	FT_BOOL,
+	FT_REF,
+	FT_SET,     /* array of strings */
+	FT_MAP,     /* string -> string */
+	FT_DATETIME,
+	FT_ANY,     /* computed, read-only */
+} FieldType;
+
+typedef struct {
+	const char *name;
+	FieldType type;
+	gboolean writable;
+} Field;
+
+typedef struct {
+	const char *name;         /* "VM" */
+	const Field *fields;      /* terminated by { NULL } */
+	const Method *methods;    /* terminated by { NULL } */
+	Role set_role;            /* minimum role for generated setters */
+	gboolean named;           /* has get_by_name_label */
+	/* Refreshes computed fields before a read (host.memory_free). */
+	void (*refresh)(Api *api, StoreObj *o);
+} ClassDef;
+
+struct Method {
+	const char *name;         /* without class: "start" */
+	MethodFn fn;
+	int nargs;                /* including the session */
+	int nargs_min;            /* when fewer are accepted (0: exactly) */
+	Role role;
+	gboolean async;           /* also served as Async.<class>.<name> */
+	gboolean no_session;      /* login and system.* */
+	/* Filled at registration for generated accessors. */
+	const ClassDef *cls;
+	const Field *field;
+};
+
+/* Where a request came from: used for peer-credential logins. */
+typedef struct {
+	gboolean local;           /* on the Unix socket */
+	gboolean root;            /* local peer is uid 0 */
+	char *peer;               /* for logs */
+} CallOrigin;
+
+/* Called once with the reply: VALUE (borrowed) or ERROR. */
+typedef void (*CallReplyFn)(JsonNode *value, const GError *error,
+			    gpointer user_data);
+
+struct Call {
+	int refs;
+	Api *api;
+	const Method *method;
+	char *name;               /* full method name as called */
+	JsonArray *args;
+	Session *session;         /* NULL for session-less methods */
+	CallOrigin origin;
+	StoreObj *task;           /* set for Async.* calls */
+	char *task_ref;
+	GCancellable *cancel;     /* cancelled by task.cancel */
+	gboolean done;
+	CallReplyFn reply;
+	gpointer reply_data;
+};
+
+struct Session {
+	char *ref;
+	char *user;
+	Role role;
+	gboolean local_root;
+	gint64 last_active_us;
+};
+
+typedef struct {
+	char *state_dir;
+	char *run_dir;
+	char *accel;              /* "tcg", "kvm", "auto" */
+	char *cpu_model;          /* default CPU model for VMs */
+	char *qemu_binary;
+	guint session_idle_s;
+	char *migrate_url;        /* how peers reach this host's API port */
+	char *tls_fingerprint;    /* SHA-256 of the API certificate */
+	gboolean tls;             /* remote listener speaks TLS */
+	gint64 memory_reserve;    /* bytes kept for the host itself */
+} ApiConfig;
+
+struct Api {
+	Store *store;
+	ApiConfig cfg;
+	char *host_ref;
+	char *pool_ref;
+	GHashTable *methods;      /* full name -> Method (owned copies) */
+	GPtrArray *method_names;
+	GHashTable *sessions;     /* ref -> Session */
+	GHashTable *task_calls;   /* task ref -> Call (running Async calls) */
+	GList *waiters;           /* event.from calls waiting */
+	gpointer qemu;            /* the QEMU driver (src/qemu/driver.h) */
+	gpointer migrate;         /* the migration engine */
+	guint sweep_id;
+};
+
+Api *api_new(Store *store, const ApiConfig *cfg, GError **error);
+void api_free(Api *api);
+
+/* Runs METHOD with ARGS (borrowed); REPLY is called exactly once, possibly
+ * before this returns. */
+void api_dispatch(Api *api, const char *method, JsonArray *args,
+		  const CallOrigin *origin, CallReplyFn reply,
+		  gpointer reply_data);
+
+/* Answers.  call_return takes ownership of VALUE (NULL means ""). */
+void call_return(Call *call, JsonNode *value);
+void call_return_string(Call *call, const char *s);
+void call_fail(Call *call, GError *error); /* takes ownership */
+Call *call_ref(Call *call);
+void call_unref(Call *call);
+
+/* Argument access, with XAPI errors (FIELD_TYPE_ERROR, HANDLE_INVALID)
+ * set on failure.  Indexes count the session as argument 0. */
+const char *call_arg_string(Call *call, guint i, GError **error);
+gboolean call_arg_bool(Call *call, guint i, gboolean *out, GError **error);
+gboolean call_arg_int(Call *call, guint i, gint64 *out, GError **error);
+gboolean call_arg_float(Call *call, guint i, double *out, GError **error);
+JsonObject *call_arg_map(Call *call, guint i, GError **error);
+JsonArray *call_arg_array(Call *call, guint i, GError **error);
+StoreObj *call_arg_obj(Call *call, guint i, const char *cls,
+		       GError **error);
+
+/* Task progress for Async calls (no-ops otherwise). */
+void call_set_progress(Call *call, double progress);
+void call_task_update(Call *call, const char *key, const char *value);
+
+/* Helpers for handlers. */
+StoreObj *api_host(Api *api);
+JsonNode *api_record_node(Api *api, StoreObj *o);
+char *api_now_datetime(void);
+
+/* Class descriptions and their setup (src/api/<class>.c). */
+extern const ClassDef session_class;
+extern const ClassDef pool_class;
+extern const ClassDef host_class;
+extern const ClassDef vm_class;
+extern const ClassDef task_class;
+extern const ClassDef event_class;
+
+gboolean host_init(Api *api, GError **error);
+char *host_qemu_version(const char *binary);
+void host_refresh(Api *api, StoreObj *o);
+
+/* Sessions (src/api/session.c). */
+Session *session_lookup(Api *api, const char *ref);
+void session_sweep(Api *api);
+void session_free(Session *s);
+
+/* Tasks (src/api/task.c). */
+StoreObj *task_create(Api *api, const char *name, Session *session,
+		      GError **error);
+void task_finish(Api *api, StoreObj *task, JsonNode *result,
+		 const GError *error, gboolean cancelled);
+void task_set_field(Api *api, StoreObj *task, const char *field,
+		    JsonNode *value /* takes */);
+
+/* Events (src/api/event.c): wakes event.from waiters after a change. */
+void event_notify(Api *api);
+
+/* Field values: type check (FIELD_TYPE_ERROR) and canonical form. */
+gboolean api_field_check(const Field *f, JsonNode *v, GError **error);
+JsonNode *api_field_normalise(const Field *f, JsonNode *v);
+
+/* VM records (src/api/vm.c). */
+JsonObject *vm_default_record(void);
+JsonObject *vm_record_from_map(JsonObject *given, GError **error);
+StoreObj *vm_add(Api *api, JsonObject *rec, GError **error);
+gboolean vm_update_operations(Api *api, StoreObj *vm, GError **error);
+const char *vm_power_state(StoreObj *vm);
+/* EXPECTED is one state or several joined by '|'. */
+gboolean vm_check_power(StoreObj *vm, const char *expected, GError **error);
+
+/* One operation at a time per VM (src/api/vm-power.c): vm_op_begin marks
+ * OP in current_operations or fails with OTHER_OPERATION_IN_PROGRESS. */
+gboolean vm_op_idle(StoreObj *vm, GError **error);
+gboolean vm_op_begin(Api *api, StoreObj *vm, const char *op, GError **error);
+void vm_op_end(Api *api, const char *vm_ref);
+/* Sets fields of a VM by name: pairs of (field, JsonNode*) ending in
+ * NULL; the nodes are taken. */
+gboolean vm_set(Api *api, StoreObj *vm, GError **error, ...)
+	G_GNUC_NULL_TERMINATED;
+
+void vm_power_start(Call *call);
+void vm_power_clean_shutdown(Call *call);
+void vm_power_hard_shutdown(Call *call);
+void vm_power_clean_reboot(Call *call);
+void vm_power_hard_reboot(Call *call);
+void vm_power_pause(Call *call);
+void vm_power_unpause(Call *call);
+void vm_power_get_console_log(Call *call);

@@ -1,0 +1,251 @@
+/*
+ * session: logging in and out, and who the caller is.
+ *
+ * A session is a record of the transient class "session" (so the generated
+ * getters serve it) plus a Session struct with what dispatch needs on every
+ * call: the user, the role and when it was last used.  The session's
+ * reference is its secret, so references come from the CSPRNG
+ * (store_new_ref).  Passwords are checked against Argon2id hashes
+ * (libsodium) in a worker thread, since a good hash is slow on purpose and
+ * the main loop must keep serving.  A root process on the local Unix socket
+ * is authenticated by its peer credentials, as XAPI trusts local root.
+ */
+#include "api/api.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "common/xerr.h"
+
+void
+session_free(Session *s)
+{
+	if (s == NULL)
+		return;
+	g_free(s->ref);
+	g_free(s->user);
+	g_free(s);
+}
+
+Session *
+session_lookup(Api *api, const char *ref)
+{
+	Session *s = g_hash_table_lookup(api->sessions, ref);
+	gint64 now = g_get_monotonic_time();
+
+	if (s == NULL)
+		return NULL;
+	if (api->cfg.session_idle_s > 0 &&
+	    now - s->last_active_us > (gint64)api->cfg.session_idle_s *
+					      G_USEC_PER_SEC) {
+		StoreObj *o = store_get_typed(api->store, "session", ref);
+		if (o)
+			store_remove(api->store, o, NULL);
+		g_hash_table_remove(api->sessions, ref);
+		return NULL;
+	}
+	s->last_active_us = now;
+	return s;
+}
+
+void
+session_sweep(Api *api)
+{
+	guint n = 0;
+	g_autofree gpointer *refs = g_hash_table_get_keys_as_array(
+		api->sessions, &n);
+
+	/* session_lookup expires what is idle. */
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *ref = g_strdup(refs[i]);
+		Session *s = g_hash_table_lookup(api->sessions, ref);
+		gint64 saved = s->last_active_us;
+		if ((s = session_lookup(api, ref)) != NULL)
+			s->last_active_us = saved;
+	}
+}
+
+static Session *
+session_create(Api *api, const char *user, Role role, gboolean local_root,
+	       const char *originator, GError **error)
+{
+	JsonObject *rec = json_object_new();
+	g_autofree char *uuid = store_new_uuid();
+	g_autofree char *now = api_now_datetime();
+
+	json_object_set_string_member(rec, "uuid", uuid);
+	json_object_set_string_member(rec, "this_host", api->host_ref);
+	json_object_set_string_member(rec, "this_user", "OpaqueRef:NULL");
+	json_object_set_string_member(rec, "auth_user_name", user);
+	json_object_set_string_member(rec, "last_active", now);
+	json_object_set_string_member(rec, "validation_time", now);
+	json_object_set_boolean_member(rec, "is_local_superuser", local_root);
+	json_object_set_string_member(rec, "originator", originator);
+	JsonArray *roles = json_array_new();
+	json_array_add_string_element(roles, role_name(role));
+	json_object_set_array_member(rec, "rbac_permissions", roles);
+	json_object_set_object_member(rec, "other_config", json_object_new());
+
+	StoreObj *o = store_add(api->store, "session", rec, error);
+	if (o == NULL)
+		return NULL;
+	Session *s = g_new0(Session, 1);
+	s->ref = g_strdup(o->ref);
+	s->user = g_strdup(user);
+	s->role = role;
+	s->local_root = local_root;
+	s->last_active_us = g_get_monotonic_time();
+	g_hash_table_insert(api->sessions, s->ref, s);
+	g_info("session: %s logged in as %s", user, role_name(role));
+	return s;
+}
+
+typedef struct {
+	char *user;
+	char *password;
+	char *hash;
+	Role role;
+} LoginCheck;
+
+static void
+login_check_free(LoginCheck *lc)
+{
+	g_free(lc->user);
+	if (lc->password) {
+		sodium_memzero(lc->password, strlen(lc->password));
+		g_free(lc->password);
+	}
+	g_free(lc->hash);
+	g_free(lc);
+}
+
+static void
+login_verify_thread(GTask *task, gpointer source, gpointer data,
+		    GCancellable *cancel)
+{
+	LoginCheck *lc = data;
+	gboolean ok = lc->hash != NULL &&
+		      crypto_pwhash_str_verify(lc->hash, lc->password,
+					       strlen(lc->password)) == 0;
+
+	g_task_return_boolean(task, ok);
+}
+
+static void
+login_verified(GObject *source, GAsyncResult *res, gpointer data)
+{
+	Call *call = data;
+	LoginCheck *lc = g_task_get_task_data(G_TASK(res));
+	GError *e = NULL;
+
+	if (!g_task_propagate_boolean(G_TASK(res), NULL)) {
+		g_info("session: authentication failed for %s", lc->user);
+		call_fail(call, xerr_new("SESSION_AUTHENTICATION_FAILED",
+			lc->user, "Authentication failure", NULL));
+	} else {
+		const char *orig = call_arg_string(call, 3, NULL);
+		Session *s = session_create(call->api, lc->user, lc->role,
+					    FALSE, orig ? orig : "", &e);
+		if (s == NULL)
+			call_fail(call, e);
+		else
+			call_return_string(call, s->ref);
+	}
+	call_unref(call);
+}
+
+static void
+session_login_with_password(Call *call)
+{
+	GError *e = NULL;
+	const char *user = call_arg_string(call, 0, &e);
+	const char *pwd = user ? call_arg_string(call, 1, &e) : NULL;
+	const char *orig;
+
+	if (pwd == NULL)
+		return call_fail(call, e);
+	orig = call_arg_string(call, 3, NULL);
+
+	if (call->origin.local && call->origin.root &&
+	    (strcmp(user, "root") == 0 || *user == 0)) {
+		Session *s = session_create(call->api, "root", ROLE_POOL_ADMIN,
+					    TRUE, orig ? orig : "", &e);
+		if (s == NULL)
+			return call_fail(call, e);
+		return call_return_string(call, s->ref);
+	}
+
+	LoginCheck *lc = g_new0(LoginCheck, 1);
+	g_autoptr(StoreUser) u = store_user_get(call->api->store, user);
+	lc->user = g_strdup(user);
+	lc->password = g_strdup(pwd);
+	if (u != NULL && role_parse(u->role, &lc->role))
+		lc->hash = g_strdup(u->hash);
+	GTask *t = g_task_new(NULL, NULL, login_verified, call_ref(call));
+	g_task_set_task_data(t, lc, (GDestroyNotify)login_check_free);
+	g_task_run_in_thread(t, login_verify_thread);
+	g_object_unref(t);
+}
+
+static void
+session_logout(Call *call)
+{
+	Session *s = call->session;
+	StoreObj *o = store_get_typed(call->api->store, "session", s->ref);
+
+	if (o)
+		store_remove(call->api->store, o, NULL);
+	g_hash_table_remove(call->api->sessions, s->ref);
+	call->session = NULL;
+	call_return(call, NULL);
+}
+
+static void
+session_get_this_host(Call *call)
+{
+	GError *e = NULL;
+
+	if (call_arg_obj(call, 1, "session", &e) == NULL)
+		return call_fail(call, e);
+	call_return_string(call, call->api->host_ref);
+}
+
+static void
+session_get_this_user(Call *call)
+{
+	GError *e = NULL;
+
+	if (call_arg_obj(call, 1, "session", &e) == NULL)
+		return call_fail(call, e);
+	call_return_string(call, "OpaqueRef:NULL");
+}
+
+static const Method session_methods[] = {
+	{ .name = "login_with_password", .fn = session_login_with_password,
+	  .nargs = 4, .nargs_min = 2, .no_session = TRUE },
+	{ .name = "logout", .fn = session_logout, .nargs = 1 },
+	{ .name = "get_this_host", .fn = session_get_this_host, .nargs = 2 },
+	{ .name = "get_this_user", .fn = session_get_this_user, .nargs = 2 },
+	{ NULL }
+};
+
+static const Field session_fields[] = {
+	{ "uuid", FT_STRING },
+	{ "this_host", FT_REF },
+	{ "this_user", FT_REF },
+	{ "last_active", FT_DATETIME },
+	{ "validation_time", FT_DATETIME },
+	{ "auth_user_name", FT_STRING },
+	{ "is_local_superuser", FT_BOOL },
+	{ "originator", FT_STRING },
+	{ "rbac_permissions", FT_SET },
+	{ "other_config", FT_MAP, TRUE },
+	{ NULL }
+};
+
+const ClassDef session_class = {
+	.name = "session",
+	.fields = session_fields,
+	.methods = session_methods,
+	.set_role = ROLE_POOL_ADMIN,
+};

@@ -1,0 +1,180 @@
+/*
+ * task: the record of an asynchronous call.
+ *
+ * Async.<class>.<method> creates a task, answers with its reference and
+ * runs the call; when the call ends, task_finish writes its result or error
+ * into the record.  status moves pending -> success | failure, or
+ * pending -> cancelling -> cancelled; it never goes back.  task.cancel is
+ * allowed only while "cancel" is in allowed_operations: the call that runs
+ * the task removes it when it reaches a point of no return (a migration's
+ * switchover).
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "common/xerr.h"
+
+void
+task_set_field(Api *api, StoreObj *task, const char *field, JsonNode *value)
+{
+	JsonObject *rec = store_obj_dup(task);
+
+	json_object_set_member(rec, field, value);
+	store_replace(api->store, task, rec, NULL);
+}
+
+StoreObj *
+task_create(Api *api, const char *name, Session *session, GError **error)
+{
+	JsonObject *rec = json_object_new();
+	g_autofree char *uuid = store_new_uuid();
+	g_autofree char *now = api_now_datetime();
+	JsonArray *ops = json_array_new();
+
+	json_array_add_string_element(ops, "cancel");
+	json_object_set_string_member(rec, "uuid", uuid);
+	json_object_set_string_member(rec, "name_label", name);
+	json_object_set_string_member(rec, "name_description", "");
+	json_object_set_string_member(rec, "status", "pending");
+	json_object_set_double_member(rec, "progress", 0.0);
+	json_object_set_string_member(rec, "created", now);
+	json_object_set_string_member(rec, "finished", "19700101T00:00:00Z");
+	json_object_set_string_member(rec, "result", "");
+	json_object_set_array_member(rec, "error_info", json_array_new());
+	json_object_set_array_member(rec, "allowed_operations", ops);
+	json_object_set_object_member(rec, "current_operations",
+				      json_object_new());
+	json_object_set_string_member(rec, "resident_on", api->host_ref);
+	json_object_set_string_member(rec, "session",
+				      session ? session->ref : "");
+	json_object_set_object_member(rec, "other_config", json_object_new());
+	return store_add(api->store, "task", rec, error);
+}
+
+void
+task_finish(Api *api, StoreObj *task, JsonNode *result, const GError *error,
+	    gboolean cancelled)
+{
+	JsonObject *rec = store_obj_dup(task);
+	g_autofree char *now = api_now_datetime();
+
+	json_object_set_string_member(rec, "finished", now);
+	json_object_set_array_member(rec, "allowed_operations",
+				     json_array_new());
+	if (error == NULL) {
+		g_autofree char *text = NULL;
+		if (JSON_NODE_HOLDS_VALUE(result) &&
+		    json_node_get_value_type(result) == G_TYPE_STRING)
+			text = g_strdup(json_node_get_string(result));
+		else
+			text = json_to_string(result, FALSE);
+		json_object_set_string_member(rec, "status", "success");
+		json_object_set_double_member(rec, "progress", 1.0);
+		json_object_set_string_member(rec, "result", text);
+	} else {
+		g_autofree char *code = NULL;
+		g_auto(GStrv) params = NULL;
+		JsonArray *info = json_array_new();
+
+		xerr_split(error, &code, &params);
+		json_array_add_string_element(info, code);
+		for (guint i = 0; params[i]; i++)
+			json_array_add_string_element(info, params[i]);
+		json_object_set_string_member(rec, "status",
+			cancelled ? "cancelled" : "failure");
+		json_object_set_array_member(rec, "error_info", info);
+	}
+	store_replace(api->store, task, rec, NULL);
+}
+
+static StoreObj *
+task_self(Call *call, GError **error)
+{
+	return call_arg_obj(call, 1, "task", error);
+}
+
+static gboolean
+task_may(StoreObj *t, const char *op)
+{
+	JsonArray *a = json_object_get_array_member(t->rec,
+						    "allowed_operations");
+
+	for (guint i = 0; a && i < json_array_get_length(a); i++)
+		if (strcmp(json_array_get_string_element(a, i), op) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+static void
+task_cancel(Call *call)
+{
+	GError *e = NULL;
+	StoreObj *t = task_self(call, &e);
+
+	if (t == NULL)
+		return call_fail(call, e);
+	Call *running = g_hash_table_lookup(call->api->task_calls, t->ref);
+	if (running == NULL || !task_may(t, "cancel")) {
+		g_autofree char *why = g_strdup_printf(
+			"task %s cannot be cancelled now (status %s)", t->ref,
+			json_object_get_string_member(t->rec, "status"));
+		return call_fail(call, xerr_new("OPERATION_NOT_ALLOWED", why,
+						NULL));
+	}
+	task_set_field(call->api, t, "status",
+		       json_node_init_string(json_node_alloc(), "cancelling"));
+	event_notify(call->api);
+	g_cancellable_cancel(running->cancel);
+	call_return(call, NULL);
+}
+
+static void
+task_destroy(Call *call)
+{
+	GError *e = NULL;
+	StoreObj *t = task_self(call, &e);
+
+	if (t == NULL)
+		return call_fail(call, e);
+	if (g_hash_table_contains(call->api->task_calls, t->ref)) {
+		return call_fail(call, xerr_new("OPERATION_NOT_ALLOWED",
+			"the task is still running", NULL));
+	}
+	store_remove(call->api->store, t, NULL);
+	event_notify(call->api);
+	call_return(call, NULL);
+}
+
+static const Method task_methods[] = {
+	{ .name = "cancel", .fn = task_cancel, .nargs = 2,
+	  .role = ROLE_VM_OPERATOR },
+	{ .name = "destroy", .fn = task_destroy, .nargs = 2,
+	  .role = ROLE_VM_OPERATOR },
+	{ NULL }
+};
+
+static const Field task_fields[] = {
+	{ "uuid", FT_STRING },
+	{ "name_label", FT_STRING },
+	{ "name_description", FT_STRING },
+	{ "status", FT_STRING },
+	{ "progress", FT_FLOAT },
+	{ "created", FT_DATETIME },
+	{ "finished", FT_DATETIME },
+	{ "result", FT_STRING },
+	{ "error_info", FT_SET },
+	{ "allowed_operations", FT_SET },
+	{ "current_operations", FT_MAP },
+	{ "resident_on", FT_REF },
+	{ "other_config", FT_MAP, TRUE },
+	{ NULL }
+};
+
+const ClassDef task_class = {
+	.name = "task",
+	.fields = task_fields,
+	.methods = task_methods,
+	.set_role = ROLE_VM_OPERATOR,
+	.named = TRUE,
+};

@@ -1,0 +1,45 @@
+/*
+ * daemon: what ternd's main needs from its helpers: configuration (an INI
+ * file read with GKeyFile, then flags), the TLS certificate, logging and
+ * the local user administration command.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "api/api.h"
+
+typedef struct {
+	char *config_file;
+	char *state_dir;
+	char *run_dir;
+	char *socket_path;
+	char *listen;             /* "addr:port"; "" for none */
+	char *tls_cert;
+	char *tls_key;
+	gboolean no_tls;          /* plain HTTP on the TCP port */
+	gboolean foreground;
+	char *log_level;          /* error, warning, info, debug */
+	char *accel;
+	char *cpu_model;
+	char *qemu_binary;
+	char *advertise;          /* URL peers use to reach us */
+	int session_idle_s;
+	int memory_reserve_mib;
+	int max_body_mib;
+} Config;
+
+/* Fills CFG from defaults, then the file (cfg->config_file, if any), then
+ * the flags already parsed into FLAGS (non-NULL fields win). */
+gboolean config_load(Config *cfg, const Config *flags, GError **error);
+void config_clear(Config *cfg);
+
+GTlsCertificate *tls_load(const char *state_dir, const char *cert_path,
+			  const char *key_path, GError **error);
+/* "AB:CD:..." SHA-256 of the certificate's DER. */
+char *tls_fingerprint(GTlsCertificate *cert);
+
+void log_setup(const char *level, gboolean foreground);
+
+/* `ternd user ...`: returns the process exit code. */
+int user_command(const Config *cfg, int argc, char **argv);

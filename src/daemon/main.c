@@ -1,0 +1,206 @@
+/*
+ * ternd: one daemon per host.
+ *
+ * main reads the configuration, opens the store, makes or loads the TLS
+ * certificate, builds the API and the QEMU driver, re-attaches to the VMs
+ * that kept running while ternd was down, recovers journaled migrations,
+ * opens the listeners and runs the main loop until SIGTERM or SIGINT.
+ * Everything runs on that one loop; the only threads are GIO's and the
+ * password-hash workers.  `ternd user ...` manages local users instead.
+ */
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "migrate/migrate.h"
+#include "qemu/driver.h"
+#include "rpc/http.h"
+
+static gboolean
+main_quit(gpointer loop)
+{
+	g_info("ternd: shutting down");
+	g_main_loop_quit(loop);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+main_parse(int *argc, char ***argv, Config *flags, GError **error)
+{
+	GOptionEntry entries[] = {
+		{ "config", 'f', 0, G_OPTION_ARG_FILENAME, &flags->config_file,
+		  "Configuration file (INI)", "FILE" },
+		{ "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &flags->state_dir,
+		  "State directory (database, certificate)", "DIR" },
+		{ "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &flags->run_dir,
+		  "Runtime directory (QMP sockets, pidfiles, consoles)", "DIR" },
+		{ "socket", 0, 0, G_OPTION_ARG_FILENAME, &flags->socket_path,
+		  "Local Unix socket", "PATH" },
+		{ "listen", 0, 0, G_OPTION_ARG_STRING, &flags->listen,
+		  "TCP address:port to listen on (\"\" for none)", "ADDR" },
+		{ "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &flags->tls_cert,
+		  "TLS certificate (PEM)", "FILE" },
+		{ "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &flags->tls_key,
+		  "TLS key (PEM)", "FILE" },
+		{ "no-tls", 0, 0, G_OPTION_ARG_NONE, &flags->no_tls,
+		  "Serve plain HTTP on the TCP port (loopback tests only)",
+		  NULL },
+		{ "advertise", 0, 0, G_OPTION_ARG_STRING, &flags->advertise,
+		  "URL peers use to reach this host", "URL" },
+		{ "accel", 0, 0, G_OPTION_ARG_STRING, &flags->accel,
+		  "QEMU accelerator: tcg, kvm or auto", "ACCEL" },
+		{ "cpu-model", 0, 0, G_OPTION_ARG_STRING, &flags->cpu_model,
+		  "Default CPU model for guests", "MODEL" },
+		{ "session-idle", 0, 0, G_OPTION_ARG_INT,
+		  &flags->session_idle_s, "Idle seconds before a session ends",
+		  "S" },
+		{ "memory-reserve", 0, 0, G_OPTION_ARG_INT,
+		  &flags->memory_reserve_mib,
+		  "MiB kept for the host, not given to VMs", "MIB" },
+		{ "foreground", 'F', 0, G_OPTION_ARG_NONE, &flags->foreground,
+		  "Stay in the foreground", NULL },
+		{ "log-level", 0, 0, G_OPTION_ARG_STRING, &flags->log_level,
+		  "error, warning, info or debug", "LEVEL" },
+		{ NULL }
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new(
+		"[user add|list|passwd|del ...]  - the tern host daemon");
+
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_set_strict_posix(ctx, TRUE);
+	return g_option_context_parse(ctx, argc, argv, error);
+}
+
+static char *
+main_advertise(const Config *cfg, guint16 port)
+{
+	if (cfg->advertise != NULL)
+		return g_strdup(cfg->advertise);
+	g_autofree char *host = g_strdup(cfg->listen);
+	char *colon = strrchr(host, ':');
+	if (colon)
+		*colon = 0;
+	if (strcmp(host, "0.0.0.0") == 0 || *host == 0) {
+		g_free(host);
+		host = g_strdup("127.0.0.1");
+	}
+	return g_strdup_printf("%s://%s:%u", cfg->no_tls ? "http" : "https",
+			       host, port);
+}
+
+static int
+main_serve(Config *cfg)
+{
+	GError *e = NULL;
+	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+	g_autoptr(GTlsCertificate) cert = NULL;
+	g_autofree char *fp = NULL;
+	g_autofree char *url = NULL;
+
+	if (g_mkdir_with_parents(cfg->state_dir, 0700) != 0 ||
+	    g_mkdir_with_parents(cfg->run_dir, 0700) != 0) {
+		g_critical("ternd: cannot make %s or %s", cfg->state_dir,
+			   cfg->run_dir);
+		return 1;
+	}
+	g_autofree char *db = g_build_filename(cfg->state_dir, "tern.db", NULL);
+	g_autoptr(Store) store = store_open(db, &e);
+	if (store == NULL)
+		goto fail;
+
+	if (!cfg->no_tls) {
+		cert = tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key,
+				&e);
+		if (cert == NULL)
+			goto fail;
+		fp = tls_fingerprint(cert);
+	}
+
+	ApiConfig ac = {
+		.state_dir = cfg->state_dir,
+		.run_dir = cfg->run_dir,
+		.accel = cfg->accel,
+		.cpu_model = cfg->cpu_model,
+		.qemu_binary = cfg->qemu_binary,
+		.session_idle_s = cfg->session_idle_s,
+		.tls = !cfg->no_tls,
+		.tls_fingerprint = fp,
+		.memory_reserve = (gint64)cfg->memory_reserve_mib << 20,
+	};
+	HttpConfig hc = {
+		.unix_path = cfg->socket_path,
+		.listen = *cfg->listen ? cfg->listen : NULL,
+		.cert = cert,
+		.max_body = (gsize)cfg->max_body_mib << 20,
+	};
+	/* Listen first so the advertised URL carries the real port. */
+	Api *api = NULL;
+	Http *http = http_new(NULL, &hc, &e);
+	if (http == NULL)
+		goto fail;
+	url = main_advertise(cfg, http_port(http));
+	ac.migrate_url = url;
+	api = api_new(store, &ac, &e);
+	if (api == NULL) {
+		http_free(http);
+		goto fail;
+	}
+	http_set_api(http, api);
+	api->qemu = qemu_driver_new(api);
+	migrate_recover(api);
+
+	g_unix_signal_add(SIGTERM, main_quit, loop);
+	g_unix_signal_add(SIGINT, main_quit, loop);
+	g_message("ternd: serving on %s%s%s (socket %s)",
+		  *cfg->listen ? url : "no TCP port",
+		  fp ? ", certificate SHA-256 " : "", fp ? fp : "",
+		  cfg->socket_path);
+	g_main_loop_run(loop);
+
+	http_free(http);
+	qemu_driver_free(api->qemu);
+	api_free(api);
+	return 0;
+fail:
+	g_critical("ternd: %s", e->message);
+	g_error_free(e);
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	Config flags = { .memory_reserve_mib = -1 };
+	Config cfg;
+	GError *e = NULL;
+	int rc;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "ternd: libsodium failed to start\n");
+		return 1;
+	}
+	if (!main_parse(&argc, &argv, &flags, &e) ||
+	    !config_load(&cfg, &flags, &e)) {
+		fprintf(stderr, "ternd: %s\n", e->message);
+		return 2;
+	}
+	log_setup(cfg.log_level, cfg.foreground);
+	if (argc > 1 && strcmp(argv[1], "user") == 0)
+		return user_command(&cfg, argc - 1, argv + 1);
+	if (argc > 1) {
+		fprintf(stderr, "ternd: unknown command \"%s\"\n", argv[1]);
+		return 2;
+	}
+	if (!cfg.foreground && daemon(0, 1) != 0) {
+		perror("ternd: daemon");
+		return 1;
+	}
+	rc = main_serve(&cfg);
+	config_clear(&cfg);
+	config_clear(&flags);
+	return rc;
+}

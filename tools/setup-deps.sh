@@ -1,0 +1,26 @@
+#!/bin/bash
+# Installs, idempotently, the Debian 12 packages tern needs to build, test and
+# run: the C toolchain and libraries named in DEVELOPERS.md, QEMU, the pieces
+# the test guest is built from, and pytest.  Safe to run again: apt-get only
+# acts when a package is missing.
+set -euo pipefail
+
+PKGS=(
+	build-essential pkg-config meson ninja-build
+	libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libxml2-dev
+	libsqlite3-dev sqlite3 libgnutls28-dev gnutls-bin libsodium-dev glib-networking
+	qemu-system-x86 qemu-utils busybox-static cpio
+	python3 python3-pytest iproute2 procps
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
