@@ -143,7 +143,8 @@ struct Api {
 	GHashTable *task_calls;   /* task ref -> Call (running Async calls) */
 	GList *waiters;           /* event.from calls waiting */
 	gpointer qemu;            /* the QEMU driver (src/qemu/driver.h) */
-	gpointer migrate;         /* the migration engine */
+	gpointer migrate;         /* the migration engine (src/migrate/) */
+	GTlsCertificate *cert;    /* the API listener's, for the channel */
 	guint sweep_id;
 };
 
@@ -177,6 +178,10 @@ StoreObj *call_arg_obj(Call *call, guint i, const char *cls,
 /* Task progress for Async calls (no-ops otherwise). */
 void call_set_progress(Call *call, double progress);
 void call_task_update(Call *call, const char *key, const char *value);
+/* Merges KV (string values) into the task's other_config at once. */
+void call_task_update_many(Call *call, JsonObject *kv);
+/* Adds or removes "cancel" in the task's allowed_operations. */
+void call_task_set_cancellable(Call *call, gboolean cancellable);
 
 /* Helpers for handlers. */
 StoreObj *api_host(Api *api);

@@ -290,6 +290,43 @@ call_task_update(Call *call, const char *key, const char *value)
 	event_notify(call->api);
 }
 
+void
+call_task_update_many(Call *call, JsonObject *kv)
+{
+	if (call->task_ref == NULL)
+		return;
+	StoreObj *t = store_get_typed(call->api->store, "task",
+				      call->task_ref);
+	if (t == NULL)
+		return;
+	g_autoptr(JsonObject) rec = store_obj_dup(t);
+	JsonObject *oc = json_object_get_object_member(rec, "other_config");
+	g_autoptr(GList) keys = json_object_get_members(kv);
+	for (GList *l = keys; l; l = l->next)
+		json_object_set_member(oc, l->data, json_node_copy(
+			json_object_get_member(kv, l->data)));
+	store_replace(call->api->store, t, json_object_ref(rec), NULL);
+	event_notify(call->api);
+}
+
+void
+call_task_set_cancellable(Call *call, gboolean cancellable)
+{
+	if (call->task_ref == NULL)
+		return;
+	StoreObj *t = store_get_typed(call->api->store, "task",
+				      call->task_ref);
+	if (t == NULL)
+		return;
+	JsonArray *ops = json_array_new();
+	if (cancellable)
+		json_array_add_string_element(ops, "cancel");
+	task_set_field(call->api, t, "allowed_operations",
+		       json_node_init_array(json_node_alloc(), ops));
+	json_array_unref(ops);
+	event_notify(call->api);
+}
+
 /* ---- Generated accessors -------------------------------------------- */
 
 static StoreObj *

@@ -150,6 +150,7 @@ main_serve(Config *cfg)
 		goto fail;
 	}
 	http_set_api(http, api);
+	api->cert = cert;
 	api->qemu = qemu_driver_new(api);
 	migrate_recover(api);
 

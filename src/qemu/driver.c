@@ -52,11 +52,47 @@ struct QemuVm {
 	gpointer start;            /* the Start in progress, if any */
 };
 
+typedef struct {
+	void (*fn)(Api *api, gpointer data);
+	gpointer data;
+} ReadyWait;
+
 struct QemuDriver {
 	Api *api;
 	GHashTable *vms;           /* ref -> QemuVm */
 	char *accel;
+	guint reattaching;         /* re-attaches still under way */
+	GList *ready_waiters;      /* ReadyWait */
 };
+
+static QemuDriver *qemu_drv(Api *api);
+
+static void
+qemu_driver_reattached(QemuDriver *drv)
+{
+	if (drv->reattaching > 0 && --drv->reattaching > 0)
+		return;
+	GList *ws = g_steal_pointer(&drv->ready_waiters);
+	for (GList *l = ws; l; l = l->next) {
+		ReadyWait *w = l->data;
+		w->fn(drv->api, w->data);
+	}
+	g_list_free_full(ws, g_free);
+}
+
+void
+qemu_driver_when_ready(Api *api, void (*fn)(Api *api, gpointer data),
+		       gpointer data)
+{
+	QemuDriver *drv = qemu_drv(api);
+	ReadyWait *w = g_new0(ReadyWait, 1);
+
+	w->fn = fn;
+	w->data = data;
+	drv->ready_waiters = g_list_append(drv->ready_waiters, w);
+	if (drv->reattaching == 0)
+		qemu_driver_reattached(drv);
+}
 
 static void qemu_vm_gone(QemuVm *qv, const char *reason);
 
@@ -683,12 +719,16 @@ static void
 reattach_status(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	QemuVm *qv = data;
+	QemuDriver *drv = qv->drv;
 
-	if (error != NULL || !JSON_NODE_HOLDS_OBJECT(ret))
+	if (error != NULL || !JSON_NODE_HOLDS_OBJECT(ret)) {
+		qemu_driver_reattached(drv);
 		return;
+	}
 	gboolean running = json_object_get_boolean_member_with_default(
 		json_node_get_object(ret), "running", FALSE);
 	qemu_vm_set_state(qv, running ? "Running" : "Paused");
+	qemu_driver_reattached(drv);
 }
 
 static void
@@ -697,8 +737,10 @@ reattach_done(Qmp *qmp, const GError *error, gpointer data)
 	QemuVm *qv = data;
 
 	if (error != NULL) {
+		QemuDriver *drv = qv->drv;
 		qemu_vm_gone(qv, "ternd could not reach the QEMU process "
 			     "when it started");
+		qemu_driver_reattached(drv);
 		return;
 	}
 	qv->qmp = qmp;
@@ -721,6 +763,7 @@ qemu_reattach(QemuDriver *drv, StoreObj *vm)
 			     "started");
 		return;
 	}
+	drv->reattaching++;
 	g_autofree char *sock = g_build_filename(dir, "qmp.sock", NULL);
 	qmp_connect(sock, QEMU_CONNECT_MS, qemu_events, qemu_on_closed, qv,
 		    reattach_done);
@@ -795,6 +838,7 @@ qemu_driver_free(QemuDriver *drv)
 		return;
 	/* Close our QMP connections but leave the QEMUs running. */
 	g_hash_table_unref(drv->vms);
+	g_list_free_full(drv->ready_waiters, g_free);
 	g_free(drv->accel);
 	g_free(drv);
 }

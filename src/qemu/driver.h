@@ -19,6 +19,10 @@ typedef struct QemuDriver QemuDriver;
 typedef struct QemuVm QemuVm;
 
 QemuDriver *qemu_driver_new(Api *api);
+/* Calls FN once every VM found running at start has been re-attached (or
+ * found gone); at once when there was none. */
+void qemu_driver_when_ready(Api *api, void (*fn)(Api *api, gpointer data),
+			    gpointer data);
 void qemu_driver_free(QemuDriver *drv);
 
 /* The accelerator VMs get, resolved from the configuration ("auto"

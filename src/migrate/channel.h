@@ -1,0 +1,59 @@
+/*
+ * channel: the migration channel's framing.
+ *
+ * Between two ternd hosts a migration uses connections to the destination's
+ * API port (the listener tells them from TLS by their first byte, 'T').
+ * Every message is one line: a verb, a space, a JSON object, "\n".
+ *
+ *   control   src -> dst  TERN-MIGRATE/1 {token, migration_id, secret,
+ *                                         facts, vm, options, live, test}
+ *             dst -> src  READY {vm_ref, data_key, direct_uri, offline}
+ *                         | REFUSED {error: [code, params...], blockers}
+ *             dst -> src  RUNNING {resume_us} | FAILED {error}
+ *             src -> dst  ABORT {reason} | DONE {}
+ *   data      src -> dst  TERN-DATA/1 {data_key}
+ *             dst -> src  OK {}     then the socket belongs to QEMU
+ *   query     src -> dst  TERN-QUERY/1 {migration_id, secret}
+ *             dst -> src  STATE {state}
+ *
+ * The sides speak in turn, so a reader never holds bytes that belong to
+ * QEMU: on a data connection nothing follows "OK" until QEMU speaks.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#define CHAN_MAX_LINE (1024 * 1024)
+
+typedef struct Chan Chan;
+
+/* VERB and MSG are borrowed; both NULL when the peer went away (ERROR
+ * says why, or is NULL at a clean end of stream). */
+typedef void (*ChanFn)(Chan *chan, const char *verb, JsonObject *msg,
+		       const GError *error, gpointer user_data);
+
+/* Takes a reference on STREAM and starts reading. */
+Chan *chan_new(GIOStream *stream, ChanFn fn, gpointer user_data);
+/* Stops reading and drops the stream (closing it unless it was handed
+ * over with chan_steal_fd). Safe from inside the callback. */
+void chan_free(Chan *chan);
+/* Queues one message; MSG is not consumed (NULL sends {}). */
+void chan_send(Chan *chan, const char *verb, JsonObject *msg);
+/* A duplicate of the socket's descriptor, for QEMU (caller closes). */
+int chan_dup_fd(Chan *chan);
+/* Frees the Chan but keeps the stream open and returns it (to wrap it
+ * in TLS).  Call only when no read is pending (the peer waits). */
+GIOStream *chan_steal_stream(Chan *chan);
+/* Stops reading, so that the next bytes are left for QEMU. */
+void chan_pause(Chan *chan);
+
+/* Connects to the ternd at URL ("https://host:port" or "http://...")
+ * and calls DONE with a Chan or an error. */
+typedef void (*ChanConnectFn)(Chan *chan, const GError *error,
+			      gpointer user_data);
+void chan_connect(const char *url, ChanFn fn, gpointer user_data,
+		  ChanConnectFn done);
+
+/* Splits "VERB {json}". Returns FALSE for anything else. */
+gboolean chan_parse(const char *line, char **verb, JsonObject **msg);

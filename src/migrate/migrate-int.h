@@ -1,0 +1,81 @@
+/*
+ * migrate-int: what the migration files share: the parsed options, the
+ * per-side state, and the QEMU preparation both sides run.
+ */
+#pragma once
+
+#include "migrate/channel.h"
+#include "migrate/migrate.h"
+#include "migrate/qualify.h"
+#include "qemu/qmp.h"
+
+/* migrate_send's options (MIGRATION.md), parsed and checked. */
+typedef struct {
+	gboolean direct;          /* mode=direct; default tunnelled */
+	gboolean secure;          /* default TRUE */
+	double bandwidth_mib;     /* 0 = no cap */
+	gint64 downtime_ms;       /* 0 = QEMU's default (300 ms) */
+	char *dest_name;
+	gboolean paused;
+	gint64 parallel;          /* multifd channels; 1 = none */
+	gboolean auto_converge;
+	gboolean postcopy;
+	gint64 max_duration_s;    /* 0 = no limit */
+	gboolean p2p;
+} MigrateOptions;
+
+gboolean migrate_options_parse(JsonObject *options, MigrateOptions *o,
+			       GError **error);
+void migrate_options_clear(MigrateOptions *o);
+
+char *migrate_random_hex(gsize bytes);
+void migrate_chan_set_handler(Chan *c, ChanFn fn, gpointer data);
+void migrate_ignore_reply(Qmp *qmp, JsonNode *ret, const GError *error,
+			  gpointer data);
+
+/* Sets up the VM's QEMU for one migration: TLS credentials from PSK
+ * (when secure), capabilities and parameters for the side.  DONE gets the
+ * first error, if any. */
+void migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
+			  gboolean source, const MigrateOptions *o,
+			  QmpReplyFn done, gpointer data);
+
+typedef enum {
+	DST_QUALIFY,
+	DST_STARTING,
+	DST_RECEIVING,
+	DST_RESUMING,
+	DST_RUNNING,
+	DST_ABORTED,
+} DstPhase;
+
+typedef struct {
+	Api *api;
+	char *id;                 /* migration uuid, from the source */
+	char *secret;             /* shared with the source, for queries */
+	char *vm_uuid;
+	char *vm_ref;             /* our new record */
+	char *psk;
+	char *data_key;           /* names the data connection */
+	char *direct_uri;         /* QEMU's own listener (direct mode) */
+	DstPhase phase;
+	MigrateOptions opts;
+	gboolean paused;          /* leave paused on arrival */
+	Chan *ctl;
+	Chan *data;
+} Dst;
+
+void migrate_dst_recover(Api *api, StoreJournal *j);
+void migrate_src_recover(Api *api, StoreJournal *j);
+
+/* Opens a channel to the ternd at URL: over TLS when URL is https (the
+ * certificate pinned to FINGERPRINT when one is given).  DONE gets the
+ * channel, whose messages then go to FN. */
+void migrate_src_open(const char *url, const char *fingerprint, ChanFn fn,
+		      gpointer data, ChanConnectFn done);
+
+/* max_duration has passed without convergence: climb the ladder
+ * (policy.c) or abort. */
+void migrate_src_escalate(Api *api, const char *vm_ref, Call *call,
+			  gint64 max_duration_s);
+void migrate_src_abort_vm(Api *api, const char *vm_ref, const char *why);

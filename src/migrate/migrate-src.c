@@ -1,0 +1,1186 @@
+/*
+ * migrate-src: the source side, VM.migrate_send as one state machine.
+ *
+ *   CONNECT --> QUALIFY --> PREPARE --> TRANSFER --> SWITCHOVER --> CONFIRM --> DONE
+ *      |           |           |           |                          |
+ *      +-----------+-----------+-----------+--> ABORTED               +--> (outcome asked
+ *                                                                          of the destination)
+ *
+ * CONNECT    p2p only: log in to the destination and get a token there.
+ * QUALIFY    open the control channel, present the token and the VM; the
+ *            destination qualifies it and starts QEMU waiting (READY).
+ * PREPARE    TLS credentials and parameters on our QEMU, data connection.
+ * TRANSFER   QEMU streams; query-migrate feeds the task's figures.
+ * SWITCHOVER QEMU paused before switching over (pause-before-switchover):
+ *            the point of no return.  Cancel is withdrawn from the task,
+ *            the phase is journaled, and only then does QEMU go on.
+ * CONFIRM    the destination says RUNNING; our QEMU is killed, our record
+ *            removed.  Without word from it, we ask it (TERN-QUERY) and
+ *            never resume our copy unless it says the VM is not there.
+ *
+ * Before SWITCHOVER every failure (cancel, max_duration, the destination
+ * going away, QEMU failing) ends in ABORTED: QEMU's migration cancelled,
+ * the VM running here as before, nothing left on the destination.
+ */
+#include "migrate/migrate-int.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tern/tern.h>
+
+#include "common/xerr.h"
+#include "qemu/driver.h"
+
+typedef enum {
+	SRC_CONNECT,
+	SRC_QUALIFY,
+	SRC_PREPARE,
+	SRC_TRANSFER,
+	SRC_SWITCHOVER,
+	SRC_CONFIRM,
+	SRC_DONE,
+	SRC_ABORTED,
+} SrcPhase;
+
+static const char *const src_phase_names[] = {
+	[SRC_CONNECT] = "connect", [SRC_QUALIFY] = "qualify",
+	[SRC_PREPARE] = "prepare", [SRC_TRANSFER] = "transfer",
+	[SRC_SWITCHOVER] = "switchover", [SRC_CONFIRM] = "confirm",
+	[SRC_DONE] = "done", [SRC_ABORTED] = "aborted",
+};
+
+typedef enum { SRC_SEND, SRC_TEST, SRC_CHECK } SrcKind;
+
+typedef struct {
+	Api *api;
+	Call *call;
+	SrcKind kind;
+	SrcPhase phase;
+	char *id;
+	char *secret;
+	char *vm_ref;
+	char *vm_uuid;
+	gboolean live;
+	gboolean was_running;
+	JsonObject *options;
+	MigrateOptions opts;
+	char *url;
+	char *token;
+	char *psk;
+	char *fingerprint;
+	Chan *ctl;
+	Chan *data;
+	char *dst_vm_ref;
+	char *data_key;
+	char *direct_uri;
+	gboolean qemu_completed;
+	gboolean dst_running;
+	gint64 start_us;
+	gint64 stop_us;
+	gint64 resume_us;
+	guint poll_id;
+	guint deadline_id;
+	guint query_id;
+	gint64 query_until_us;
+	gulong cancel_id;
+	JsonObject *stats;        /* last query-migrate "ram" and friends */
+} Src;
+
+static GHashTable *src_by_vm;    /* vm ref -> Src */
+
+static void src_abort(Src *s, GError *error);
+static void src_finish(Src *s);
+
+/* ---- Bookkeeping ---------------------------------------------------- */
+
+static void
+src_journal(Src *s)
+{
+	g_autoptr(JsonObject) data = json_object_new();
+
+	json_object_set_string_member(data, "vm_ref", s->vm_ref);
+	json_object_set_string_member(data, "secret", s->secret);
+	json_object_set_string_member(data, "url", s->url ? s->url : "");
+	json_object_set_string_member(data, "fingerprint",
+				      s->fingerprint ? s->fingerprint : "");
+	json_object_set_boolean_member(data, "was_running", s->was_running);
+	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), data);
+	g_autofree char *text = json_to_string(n, FALSE);
+	StoreJournal j = {
+		.id = s->id, .side = "src", .vm_uuid = s->vm_uuid,
+		.phase = (char *)src_phase_names[s->phase], .data = text,
+	};
+	GError *e = NULL;
+	if (!store_journal_put(s->api->store, &j, &e)) {
+		g_warning("migrate: journal: %s", e->message);
+		g_error_free(e);
+	}
+}
+
+/* The one transition function; phases never go backwards. */
+static void
+src_set(Src *s, SrcPhase next)
+{
+	g_assert(next > s->phase || next == SRC_ABORTED);
+	g_info("migrate: src %s: %s -> %s", s->id, src_phase_names[s->phase],
+	       src_phase_names[next]);
+	s->phase = next;
+	if (next >= SRC_PREPARE && s->kind == SRC_SEND)
+		src_journal(s);
+	if (s->call != NULL) {
+		g_autoptr(JsonObject) kv = json_object_new();
+		json_object_set_string_member(kv, "phase",
+					      src_phase_names[next]);
+		call_task_update_many(s->call, kv);
+	}
+}
+
+static void
+src_free(Src *s)
+{
+	if (s->poll_id)
+		g_source_remove(s->poll_id);
+	if (s->deadline_id)
+		g_source_remove(s->deadline_id);
+	if (s->query_id)
+		g_source_remove(s->query_id);
+	if (s->cancel_id && s->call)
+		g_cancellable_disconnect(s->call->cancel, s->cancel_id);
+	if (src_by_vm && g_hash_table_lookup(src_by_vm, s->vm_ref) == s)
+		g_hash_table_remove(src_by_vm, s->vm_ref);
+	chan_free(s->ctl);
+	chan_free(s->data);
+	if (s->psk)
+		sodium_memzero(s->psk, strlen(s->psk));
+	if (s->options)
+		json_object_unref(s->options);
+	if (s->stats)
+		json_object_unref(s->stats);
+	migrate_options_clear(&s->opts);
+	g_free(s->psk);
+	g_free(s->id);
+	g_free(s->secret);
+	g_free(s->vm_ref);
+	g_free(s->vm_uuid);
+	g_free(s->url);
+	g_free(s->token);
+	g_free(s->fingerprint);
+	g_free(s->dst_vm_ref);
+	g_free(s->data_key);
+	g_free(s->direct_uri);
+	if (s->call)
+		call_unref(s->call);
+	g_free(s);
+}
+
+/* Answers the call with ERROR (taken) and lets go of it. */
+static void
+src_fail_call(Src *s, GError *error)
+{
+	if (s->call == NULL) {
+		g_error_free(error);
+		return;
+	}
+	if (s->cancel_id) {
+		g_cancellable_disconnect(s->call->cancel, s->cancel_id);
+		s->cancel_id = 0;
+	}
+	call_fail(s->call, error);
+	call_unref(s->call);
+	s->call = NULL;
+}
+
+static GError *
+src_error(Src *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static GError *
+src_error(Src *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	return xerr_new("VM_MIGRATE_FAILED", s->vm_ref, s->api->host_ref,
+			s->url ? s->url : "", msg, NULL);
+}
+
+/* An XAPI error sent by the destination as [code, params...]. */
+static GError *
+src_remote_error(JsonObject *msg)
+{
+	JsonArray *a = json_object_has_member(msg, "error")
+			       ? json_object_get_array_member(msg, "error")
+			       : NULL;
+	guint n = a ? json_array_get_length(a) : 0;
+	g_autoptr(GPtrArray) params = g_ptr_array_new();
+
+	if (n == 0)
+		return xerr_new("INTERNAL_ERROR",
+				"the destination refused without a reason",
+				NULL);
+	for (guint i = 1; i < n; i++)
+		g_ptr_array_add(params,
+				(gpointer)json_array_get_string_element(a, i));
+	g_ptr_array_add(params, NULL);
+	GError *e = NULL;
+	xerr_setv(&e, json_array_get_string_element(a, 0),
+		  (const char *const *)params->pdata);
+	return e;
+}
+
+/* ---- Figures -------------------------------------------------------- */
+
+static char *
+fmt_i(gint64 v)
+{
+	return g_strdup_printf("%" G_GINT64_FORMAT, v);
+}
+
+static void
+src_put(JsonObject *kv, const char *k, gint64 v)
+{
+	g_autofree char *s = fmt_i(v);
+
+	json_object_set_string_member(kv, k, s);
+}
+
+static void
+src_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+{
+	Src *s = data;
+
+	if (error != NULL || !JSON_NODE_HOLDS_OBJECT(ret) || s->call == NULL)
+		return;
+	JsonObject *r = json_node_get_object(ret);
+	JsonObject *ram = json_object_has_member(r, "ram")
+				  ? json_object_get_object_member(r, "ram")
+				  : NULL;
+	if (ram == NULL)
+		return;
+	gint64 sent = json_object_get_int_member_with_default(ram,
+		"transferred", 0);
+	gint64 remaining = json_object_get_int_member_with_default(ram,
+		"remaining", 0);
+	gint64 total = json_object_get_int_member_with_default(ram, "total",
+							       0);
+	double mbps = json_object_get_double_member_with_default(ram, "mbps",
+								 0);
+	gint64 dirty = json_object_get_int_member_with_default(ram,
+		"dirty-pages-rate", 0) * json_object_get_int_member_with_default(
+		ram, "page-size", 4096);
+	gint64 iter = json_object_get_int_member_with_default(ram,
+		"dirty-sync-count", 0);
+	gint64 expected = json_object_get_int_member_with_default(r,
+		"expected-downtime", 0);
+	g_autoptr(JsonObject) kv = json_object_new();
+
+	if (s->stats)
+		json_object_unref(s->stats);
+	s->stats = json_object_ref(r);
+	src_put(kv, "iteration", iter);
+	src_put(kv, "transferred_bytes", sent);
+	src_put(kv, "remaining_bytes", remaining);
+	src_put(kv, "total_bytes", total);
+	g_autofree char *m = g_strdup_printf("%.1f", mbps);
+	json_object_set_string_member(kv, "mbps", m);
+	src_put(kv, "dirty_rate", dirty);
+	src_put(kv, "expected_downtime_ms", expected);
+	double bytes_s = mbps * 1e6 / 8;
+	src_put(kv, "eta_s", bytes_s > 0 ? (gint64)(remaining / bytes_s) : -1);
+	call_task_update_many(s->call, kv);
+	/* Progress: what is sent of what must be sent, never backwards. */
+	if (total > 0 && sent + remaining > 0)
+		call_set_progress(s->call, 0.05 + 0.9 * (double)sent /
+						  (double)(sent + remaining));
+}
+
+static gboolean
+src_poll(gpointer data)
+{
+	Src *s = data;
+
+	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL, src_stats, s);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+src_final_figures(Src *s)
+{
+	g_autoptr(JsonObject) kv = json_object_new();
+	JsonObject *r = s->stats;
+
+	src_put(kv, "total_ms", (g_get_real_time() - s->start_us) / 1000);
+	if (r != NULL) {
+		src_put(kv, "downtime_ms",
+			json_object_get_int_member_with_default(r, "downtime",
+								0));
+		src_put(kv, "qemu_total_ms",
+			json_object_get_int_member_with_default(r,
+				"total-time", 0));
+		src_put(kv, "setup_ms",
+			json_object_get_int_member_with_default(r,
+				"setup-time", 0));
+		JsonObject *ram = json_object_has_member(r, "ram")
+			? json_object_get_object_member(r, "ram") : NULL;
+		if (ram) {
+			src_put(kv, "bytes",
+				json_object_get_int_member_with_default(ram,
+					"transferred", 0));
+			g_autofree char *m = g_strdup_printf("%.1f",
+				json_object_get_double_member_with_default(
+					ram, "mbps", 0));
+			json_object_set_string_member(kv, "mbps", m);
+		}
+	}
+	if (s->stop_us > 0 && s->resume_us > 0)
+		src_put(kv, "blackout_ms", (s->resume_us - s->stop_us) / 1000);
+	src_put(kv, "remaining_bytes", 0);
+	src_put(kv, "eta_s", 0);
+	call_task_update_many(s->call, kv);
+}
+
+/* ---- Ending --------------------------------------------------------- */
+
+static void
+src_finish(Src *s)
+{
+	Api *api = s->api;
+	StoreObj *vm = store_get_typed(api->store, "VM", s->vm_ref);
+
+	src_set(s, SRC_DONE);
+	if (s->ctl)
+		chan_send(s->ctl, "DONE", NULL);
+	/* The destination runs the VM: only now does our copy go. */
+	qemu_vm_kill(api, s->vm_ref);
+	if (vm != NULL) {
+		qemu_driver_forget(api, vm);
+		store_remove(api->store, vm, NULL);
+	}
+	store_journal_delete(api->store, s->id, NULL);
+	event_notify(api);
+	if (s->call) {
+		src_final_figures(s);
+		call_return_string(s->call, s->dst_vm_ref);
+	}
+	g_info("migrate: src %s: VM %s now runs at %s as %s", s->id,
+	       s->vm_uuid, s->url, s->dst_vm_ref);
+	src_free(s);
+}
+
+static void
+src_end_op(Src *s)
+{
+	QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
+
+	if (qv)
+		qemu_vm_set_hook(qv, NULL, NULL);
+	vm_op_end(s->api, s->vm_ref);
+}
+
+/* Rolls back to "the VM runs here, as before". */
+static void
+src_resume_checked(Qmp *qmp, JsonNode *ret, const GError *error,
+		   gpointer data)
+{
+	Src *s = data;
+	gboolean running = !error && JSON_NODE_HOLDS_OBJECT(ret) &&
+		json_object_get_boolean_member_with_default(
+			json_node_get_object(ret), "running", FALSE);
+	const char *status = !error && JSON_NODE_HOLDS_OBJECT(ret)
+		? json_object_get_string_member_with_default(
+			  json_node_get_object(ret), "status", "")
+		: "";
+
+	/* QEMU cancels asynchronously: wait until it has settled. */
+	if (strcmp(status, "finish-migrate") == 0 ||
+	    strcmp(status, "inmigrate") == 0) {
+		qemu_vm_call(s->api, s->vm_ref, "query-status", NULL,
+			     src_resume_checked, s);
+		return;
+	}
+	if (!running && s->was_running)
+		qemu_vm_call(s->api, s->vm_ref, "cont", NULL,
+			     migrate_ignore_reply, NULL);
+	src_end_op(s);
+	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
+	if (vm != NULL)
+		vm_set(s->api, vm, NULL, "power_state",
+		       json_node_init_string(json_node_alloc(),
+			       s->was_running ? "Running" : "Paused"), NULL);
+	event_notify(s->api);
+	src_free(s);
+}
+
+static void
+src_abort(Src *s, GError *error)
+{
+	Api *api = s->api;
+	SrcPhase from = s->phase;
+
+	g_return_if_fail(s->phase < SRC_SWITCHOVER);
+	g_info("migrate: src %s: aborting: %s", s->id, error->message);
+	src_set(s, SRC_ABORTED);
+	if (s->poll_id) {
+		g_source_remove(s->poll_id);
+		s->poll_id = 0;
+	}
+	if (s->ctl) {
+		g_autoptr(JsonObject) m = json_object_new();
+		json_object_set_string_member(m, "reason", error->message);
+		chan_send(s->ctl, "ABORT", m);
+	}
+	store_journal_delete(api->store, s->id, NULL);
+	src_fail_call(s, error);
+	if (from >= SRC_PREPARE && s->live) {
+		qemu_vm_call(api, s->vm_ref, "migrate_cancel", NULL,
+			     migrate_ignore_reply, NULL);
+		qemu_vm_call(api, s->vm_ref, "query-status", NULL,
+			     src_resume_checked, s);
+		return;
+	}
+	src_end_op(s);
+	src_free(s);
+}
+
+/* ---- After the switchover: make sure of the destination ------------- */
+
+static void src_ask_destination(Src *s);
+
+static void
+src_on_query(Chan *c, const char *verb, JsonObject *msg, const GError *error,
+	     gpointer data)
+{
+	Src *s = data;
+	const char *state = verb && strcmp(verb, "STATE") == 0
+		? json_object_get_string_member_with_default(msg, "state", "")
+		: "";
+
+	chan_free(c);
+	if (strcmp(state, "running") == 0) {
+		s->dst_running = TRUE;
+		src_finish(s);
+	} else if (strcmp(state, "aborted") == 0) {
+		/* The destination never ran it: ours is the only copy. */
+		g_info("migrate: src %s: the destination rolled back; "
+		       "resuming here", s->id);
+		s->phase = SRC_ABORTED;
+		store_journal_delete(s->api->store, s->id, NULL);
+		src_fail_call(s, src_error(s, "the destination failed after "
+			"the switchover; the VM runs on the source"));
+		qemu_vm_call(s->api, s->vm_ref, "query-status", NULL,
+			     src_resume_checked, s);
+	} else {
+		src_ask_destination(s);
+	}
+}
+
+static void
+src_query_open(Chan *c, const GError *error, gpointer data)
+{
+	Src *s = data;
+	g_autoptr(JsonObject) m = json_object_new();
+
+	if (error != NULL)
+		return src_ask_destination(s);
+	json_object_set_string_member(m, "migration_id", s->id);
+	json_object_set_string_member(m, "secret", s->secret);
+	chan_send(c, "TERN-QUERY/1", m);
+}
+
+static gboolean
+src_query_again(gpointer data)
+{
+	Src *s = data;
+
+	s->query_id = 0;
+	if (g_get_real_time() > s->query_until_us) {
+		/* Never guess: the VM stays paused here, journaled, and the
+		 * next start of ternd asks again. */
+		g_warning("migrate: src %s: cannot learn the outcome from %s; "
+			  "the VM stays paused here until it can", s->id,
+			  s->url);
+		src_fail_call(s, src_error(s, "the destination cannot be "
+			"reached after the switchover; the VM stays paused "
+			"on the source until ternd learns the outcome"));
+		src_free(s);
+		return G_SOURCE_REMOVE;
+	}
+	migrate_src_open(s->url, s->fingerprint, src_on_query, s,
+			 src_query_open);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+src_ask_destination(Src *s)
+{
+	if (s->query_until_us == 0)
+		s->query_until_us = g_get_real_time() + 60 * G_USEC_PER_SEC;
+	if (s->query_id == 0)
+		s->query_id = g_timeout_add(500, src_query_again, s);
+}
+
+/* ---- Control channel ------------------------------------------------ */
+
+static void src_start_transfer(Src *s);
+
+static void
+src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
+	   gpointer data)
+{
+	Src *s = data;
+
+	if (verb == NULL || strcmp(verb, "FAILED") == 0) {
+		g_autoptr(GError) why = verb ? src_remote_error(msg) : NULL;
+		chan_free(c);
+		s->ctl = NULL;
+		if (s->phase < SRC_SWITCHOVER)
+			return src_abort(s, src_error(s, "%s",
+				why ? why->message
+				    : "the destination closed the channel"));
+		if (!s->dst_running)
+			src_ask_destination(s);
+		return;
+	}
+	if (strcmp(verb, "REFUSED") == 0 && s->phase == SRC_QUALIFY) {
+		chan_free(c);
+		s->ctl = NULL;
+		if (s->kind == SRC_CHECK) {
+			JsonObject *r = json_object_new();
+			JsonArray *b = json_object_has_member(msg, "blockers")
+				? json_array_ref(json_object_get_array_member(
+					  msg, "blockers"))
+				: json_array_new();
+			if (json_array_get_length(b) == 0) {
+				g_autoptr(GError) e = src_remote_error(msg);
+				JsonObject *o = json_object_new();
+				json_object_set_string_member(o, "code",
+					"MIGRATION_REFUSED");
+				json_object_set_string_member(o, "message",
+							      e->message);
+				json_array_add_object_element(b, o);
+			}
+			json_object_set_array_member(r, "blockers", b);
+			call_return(s->call, json_node_init_object(
+				json_node_alloc(), r));
+			json_object_unref(r);
+			s->phase = SRC_ABORTED;
+			src_end_op(s);
+			src_free(s);
+			return;
+		}
+		return src_abort(s, src_remote_error(msg));
+	}
+	if (strcmp(verb, "QUALIFIED") == 0 && s->phase == SRC_QUALIFY) {
+		chan_free(c);
+		s->ctl = NULL;
+		JsonObject *r = json_object_new();
+		json_object_set_array_member(r, "blockers", json_array_new());
+		if (s->kind == SRC_CHECK)
+			call_return(s->call, json_node_init_object(
+				json_node_alloc(), r));
+		else
+			call_return(s->call, NULL);
+		json_object_unref(r);
+		s->phase = SRC_ABORTED;
+		src_end_op(s);
+		src_free(s);
+		return;
+	}
+	if (strcmp(verb, "READY") == 0 && s->phase == SRC_QUALIFY) {
+		s->dst_vm_ref = g_strdup(json_object_get_string_member_with_default(
+			msg, "vm_ref", ""));
+		if (json_object_get_boolean_member_with_default(msg, "offline",
+								FALSE)) {
+			chan_free(c);
+			s->ctl = NULL;
+			s->phase = SRC_CONFIRM;
+			src_finish(s);
+			return;
+		}
+		s->data_key = g_strdup(json_object_get_string_member_with_default(
+			msg, "data_key", ""));
+		if (json_object_has_member(msg, "direct_uri"))
+			s->direct_uri = g_strdup(json_object_get_string_member(
+				msg, "direct_uri"));
+		src_start_transfer(s);
+		return;
+	}
+	if (strcmp(verb, "RUNNING") == 0) {
+		s->resume_us = json_object_get_int_member_with_default(
+			msg, "resume_us", 0);
+		s->dst_running = TRUE;
+		if (s->phase >= SRC_SWITCHOVER)
+			src_finish(s);
+		return;
+	}
+}
+
+/* ---- Transfer ------------------------------------------------------- */
+
+static void
+src_migrate_started(Qmp *qmp, JsonNode *ret, const GError *error,
+		    gpointer data)
+{
+	Src *s = data;
+
+	if (error != NULL)
+		return src_abort(s, src_error(s, "QEMU would not migrate: %s",
+					      error->message));
+	src_set(s, SRC_TRANSFER);
+	s->poll_id = g_timeout_add(200, src_poll, s);
+}
+
+static void
+src_migrate(Src *s, const char *uri)
+{
+	g_autoptr(JsonObject) a = json_object_new();
+
+	json_object_set_string_member(a, "uri", uri);
+	qemu_vm_call(s->api, s->vm_ref, "migrate", a, src_migrate_started, s);
+}
+
+static void
+src_getfd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+{
+	Src *s = data;
+
+	if (error != NULL)
+		return src_abort(s, src_error(s, "getfd: %s", error->message));
+	src_migrate(s, "fd:tern-migrate");
+}
+
+static void
+src_on_data(Chan *c, const char *verb, JsonObject *msg, const GError *error,
+	    gpointer data)
+{
+	Src *s = data;
+
+	if (verb == NULL || strcmp(verb, "OK") != 0) {
+		if (s->phase < SRC_SWITCHOVER && s->phase != SRC_ABORTED &&
+		    s->data == c) {
+			s->data = NULL;
+			chan_free(c);
+			return src_abort(s, src_error(s, "the destination "
+				"closed the data connection"));
+		}
+		return;
+	}
+	/* The destination's QEMU owns its end; ours goes to our QEMU. */
+	chan_pause(c);
+	QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
+	int fd = chan_dup_fd(c);
+	if (qv == NULL || fd < 0)
+		return src_abort(s, src_error(s, "no QEMU to send from"));
+	g_autoptr(JsonObject) a = json_object_new();
+	json_object_set_string_member(a, "fdname", "tern-migrate");
+	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, src_getfd_done, s);
+	close(fd);
+}
+
+static void
+src_data_open(Chan *c, const GError *error, gpointer data)
+{
+	Src *s = data;
+	g_autoptr(JsonObject) m = json_object_new();
+
+	if (error != NULL)
+		return src_abort(s, src_error(s, "data connection: %s",
+					      error->message));
+	s->data = c;
+	json_object_set_string_member(m, "data_key", s->data_key);
+	chan_send(c, "TERN-DATA/1", m);
+}
+
+static void
+src_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+{
+	Src *s = data;
+
+	if (error != NULL)
+		return src_abort(s, src_error(s, "preparing QEMU: %s",
+					      error->message));
+	if (s->direct_uri != NULL)
+		src_migrate(s, s->direct_uri);
+	else
+		chan_connect(s->url, src_on_data, s, src_data_open);
+}
+
+static void
+src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
+	     gpointer user_data)
+{
+	Src *s = user_data;
+
+	if (strcmp(event, "STOP") == 0) {
+		s->stop_us = ts;
+		return;
+	}
+	if (strcmp(event, "MIGRATION") != 0 || data == NULL)
+		return;
+	const char *status = json_object_get_string_member_with_default(
+		data, "status", "");
+	g_debug("migrate: src %s: QEMU status %s", s->id, status);
+	if (strcmp(status, "pre-switchover") == 0 &&
+	    s->phase == SRC_TRANSFER) {
+		/* The point of no return, journaled before it is passed. */
+		call_task_set_cancellable(s->call, FALSE);
+		src_set(s, SRC_SWITCHOVER);
+		g_autoptr(JsonObject) a = json_object_new();
+		json_object_set_string_member(a, "state", "pre-switchover");
+		qemu_vm_call(s->api, s->vm_ref, "migrate-continue", a,
+			     migrate_ignore_reply, NULL);
+	} else if (strcmp(status, "completed") == 0 &&
+		   s->phase >= SRC_SWITCHOVER) {
+		s->qemu_completed = TRUE;
+		qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL,
+			     src_stats, s);
+		if (s->phase == SRC_SWITCHOVER)
+			src_set(s, SRC_CONFIRM);
+		if (s->dst_running)
+			src_finish(s);
+	} else if ((strcmp(status, "failed") == 0 ||
+		    strcmp(status, "cancelled") == 0) &&
+		   s->phase < SRC_SWITCHOVER && s->phase != SRC_ABORTED) {
+		src_abort(s, src_error(s, "QEMU reports the migration %s",
+				       status));
+	} else if (strcmp(status, "failed") == 0 &&
+		   s->phase >= SRC_SWITCHOVER && !s->dst_running) {
+		/* Failed after the switchover: QEMU resumes only if the
+		 * destination does not run the VM; ask it. */
+		src_ask_destination(s);
+	}
+}
+
+static void
+src_start_transfer(Src *s)
+{
+	QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
+
+	src_set(s, SRC_PREPARE);
+	if (qv == NULL)
+		return src_abort(s, src_error(s, "the VM has no QEMU"));
+	qemu_vm_set_hook(qv, src_on_event, s);
+	migrate_qemu_prepare(s->api, s->vm_ref, s->psk, TRUE, &s->opts,
+			     src_prepared, s);
+}
+
+/* ---- Opening the channel -------------------------------------------- */
+
+static void
+src_ctl_open(Chan *c, const GError *error, gpointer data)
+{
+	Src *s = data;
+	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
+	g_autoptr(JsonObject) m = json_object_new();
+
+	if (error != NULL || vm == NULL)
+		return src_abort(s, src_error(s, "cannot reach the "
+			"destination: %s", error ? error->message
+						 : "the VM is gone"));
+	s->ctl = c;
+	json_object_set_string_member(m, "token", s->token);
+	json_object_set_string_member(m, "migration_id", s->id);
+	json_object_set_string_member(m, "secret", s->secret);
+	json_object_set_object_member(m, "facts",
+				      qualify_src_facts(s->api, vm, s->live));
+	json_object_set_object_member(m, "vm", store_obj_dup(vm));
+	json_object_set_object_member(m, "options",
+				      json_object_ref(s->options));
+	json_object_set_boolean_member(m, "live", s->live);
+	json_object_set_boolean_member(m, "test", s->kind != SRC_SEND);
+	chan_send(c, "TERN-MIGRATE/1", m);
+}
+
+static void
+src_cancelled(GCancellable *cancel, gpointer data)
+{
+	Src *s = data;
+
+	/* Runs from task.cancel on the main loop; cancel is refused once
+	 * the switchover starts, but check the phase anyway. */
+	if (s->phase < SRC_SWITCHOVER && s->phase != SRC_ABORTED) {
+		g_autofree char *task = g_strdup(s->call->task_ref);
+		src_abort(s, xerr_new("TASK_CANCELLED", task, NULL));
+	}
+}
+
+static gboolean
+src_cancel_idle(gpointer data)
+{
+	src_cancelled(NULL, data);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+src_cancel_signal(GCancellable *cancel, gpointer data)
+{
+	/* Never abort inside the signal emission (it runs with the
+	 * cancellable's lock); go round the main loop once. */
+	g_idle_add(src_cancel_idle, data);
+}
+
+static gboolean
+src_deadline(gpointer data)
+{
+	Src *s = data;
+
+	s->deadline_id = 0;
+	if (s->phase < SRC_SWITCHOVER && s->phase != SRC_ABORTED)
+		migrate_src_escalate(s->api, s->vm_ref, s->call,
+				     s->opts.max_duration_s);
+	return G_SOURCE_REMOVE;
+}
+
+void
+migrate_src_abort_vm(Api *api, const char *vm_ref, const char *why)
+{
+	Src *s = src_by_vm ? g_hash_table_lookup(src_by_vm, vm_ref) : NULL;
+
+	if (s != NULL && s->phase < SRC_SWITCHOVER && s->phase != SRC_ABORTED)
+		src_abort(s, src_error(s, "%s", why));
+}
+
+static void
+src_got_token(Src *s, JsonObject *dest)
+{
+	s->url = g_strdup(json_object_get_string_member_with_default(dest,
+		"url", ""));
+	s->token = g_strdup(json_object_get_string_member_with_default(dest,
+		"token", ""));
+	s->psk = g_strdup(json_object_get_string_member_with_default(dest,
+		"psk", ""));
+	s->fingerprint = g_strdup(json_object_get_string_member_with_default(
+		dest, "fingerprint", ""));
+	if (!*s->url || !*s->token || (s->opts.secure && strlen(s->psk) < 32))
+		return src_abort(s, xerr_new("INVALID_VALUE", "dest",
+			"the destination map needs url, token and psk (from "
+			"host.migrate_receive)", NULL));
+	src_set(s, SRC_QUALIFY);
+	migrate_src_open(s->url, s->fingerprint, src_on_ctl, s, src_ctl_open);
+}
+
+/* p2p: log in to the destination from a worker thread (libtern is
+ * synchronous) and ask it for a token with our own request. */
+typedef struct {
+	char *url;
+	char *user;
+	char *password;
+	char *fingerprint;
+	char *vm_uuid;
+	JsonObject *options;
+} P2p;
+
+static void
+p2p_free(P2p *p)
+{
+	g_free(p->url);
+	g_free(p->user);
+	if (p->password)
+		sodium_memzero(p->password, strlen(p->password));
+	g_free(p->password);
+	g_free(p->fingerprint);
+	g_free(p->vm_uuid);
+	json_object_unref(p->options);
+	g_free(p);
+}
+
+static void
+p2p_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+	P2p *p = data;
+	GError *e = NULL;
+	TernConnOptions co = { .fingerprint = *p->fingerprint ? p->fingerprint
+							      : NULL,
+			       .insecure = *p->fingerprint == 0 };
+	TernConn *c = tern_conn_open(p->url, &co, &e);
+
+	if (c == NULL || !tern_login(c, p->user, p->password, &e)) {
+		if (c)
+			tern_conn_free(c);
+		g_task_return_error(task, e);
+		return;
+	}
+	g_autoptr(JsonArray) ha = json_array_new();
+	json_array_add_string_element(ha, tern_conn_session(c));
+	g_autoptr(JsonNode) host = tern_call(c, "session.get_this_host", ha,
+					     &e);
+	JsonNode *map = NULL;
+	if (host != NULL) {
+		g_autoptr(JsonArray) a = json_array_new();
+		JsonObject *o = json_object_new();
+		json_object_set_string_member(o, "vm", p->vm_uuid);
+		json_array_add_string_element(a, json_node_get_string(host));
+		json_array_add_string_element(a, "OpaqueRef:NULL");
+		json_array_add_object_element(a, o);
+		map = tern_call(c, "host.migrate_receive", a, &e);
+	}
+	tern_logout(c);
+	tern_conn_free(c);
+	if (map == NULL || !JSON_NODE_HOLDS_OBJECT(map)) {
+		if (map)
+			json_node_unref(map);
+		if (e == NULL)
+			e = xerr_new("INTERNAL_ERROR", "bad token map", NULL);
+		g_task_return_error(task, e);
+		return;
+	}
+	g_task_return_pointer(task, map, (GDestroyNotify)json_node_unref);
+}
+
+static void
+p2p_done(GObject *obj, GAsyncResult *res, gpointer data)
+{
+	Src *s = data;
+	GError *e = NULL;
+	g_autoptr(JsonNode) map = g_task_propagate_pointer(G_TASK(res), &e);
+
+	if (map == NULL) {
+		g_autofree char *code = NULL;
+		g_auto(GStrv) params = NULL;
+		const char *c = tern_error_code(e);
+		GError *out = c ? xerr_new(c, NULL) : NULL;
+		if (out == NULL)
+			out = src_error(s, "peer-to-peer login to the "
+				"destination failed: %s", e->message);
+		else {
+			g_auto(GStrv) ps = tern_error_params(e);
+			g_clear_error(&out);
+			xerr_setv(&out, c, (const char *const *)ps);
+		}
+		g_error_free(e);
+		return src_abort(s, out);
+	}
+	src_got_token(s, json_node_get_object(map));
+}
+
+static void
+src_begin(Call *call, SrcKind kind)
+{
+	GError *e = NULL;
+	Api *api = call->api;
+	StoreObj *vm = call_arg_obj(call, 1, "VM", &e);
+	JsonObject *dest = vm ? call_arg_map(call, 2, &e) : NULL;
+	JsonObject *options = NULL;
+	gboolean live = TRUE;
+
+	if (dest == NULL)
+		return call_fail(call, e);
+	if (kind == SRC_CHECK) {
+		options = call_arg_map(call, 3, &e);
+		live = strcmp(vm_power_state(vm), "Halted") != 0;
+	} else {
+		JsonObject *vdi, *vif;
+		if (!call_arg_bool(call, 3, &live, &e) ||
+		    (vdi = call_arg_map(call, 4, &e)) == NULL ||
+		    (vif = call_arg_map(call, 5, &e)) == NULL ||
+		    (options = call_arg_map(call, 6, &e)) == NULL)
+			return call_fail(call, e);
+		if (json_object_get_size(vdi) || json_object_get_size(vif))
+			return call_fail(call, xerr_new("INVALID_VALUE",
+				"vdi_map", "storage and network maps are not "
+				"supported yet", NULL));
+	}
+	if (options == NULL)
+		return call_fail(call, e);
+
+	Src *s = g_new0(Src, 1);
+	s->api = api;
+	s->kind = kind;
+	s->id = store_new_uuid();
+	s->secret = migrate_random_hex(32);
+	s->vm_ref = g_strdup(vm->ref);
+	s->vm_uuid = g_strdup(vm->uuid);
+	s->live = live;
+	s->options = json_object_ref(options);
+	s->start_us = g_get_real_time();
+	s->was_running = strcmp(vm_power_state(vm), "Running") == 0;
+	if (!migrate_options_parse(options, &s->opts, &e) ||
+	    !vm_check_power(vm, live ? "Running|Paused" : "Halted|Paused",
+			    &e) ||
+	    !vm_op_begin(api, vm, kind == SRC_SEND ? "migrate_send"
+						   : "assert_can_migrate",
+			 &e)) {
+		src_free(s);
+		return call_fail(call, e);
+	}
+	s->call = call_ref(call);
+	if (kind == SRC_SEND) {
+		if (src_by_vm == NULL)
+			src_by_vm = g_hash_table_new(g_str_hash, g_str_equal);
+		g_hash_table_insert(src_by_vm, s->vm_ref, s);
+		s->cancel_id = g_cancellable_connect(call->cancel,
+			G_CALLBACK(src_cancel_signal), s, NULL);
+		if (s->opts.max_duration_s > 0)
+			s->deadline_id = g_timeout_add_seconds(
+				s->opts.max_duration_s, src_deadline, s);
+	}
+	call_set_progress(call, 0.01);
+
+	if (json_object_has_member(dest, "token")) {
+		src_got_token(s, dest);
+		return;
+	}
+	/* Peer to peer: the map names the destination and credentials. */
+	P2p *p = g_new0(P2p, 1);
+	p->url = g_strdup(json_object_get_string_member_with_default(dest,
+		"url", ""));
+	p->user = g_strdup(json_object_get_string_member_with_default(dest,
+		"user", ""));
+	p->password = g_strdup(json_object_get_string_member_with_default(
+		dest, "password", ""));
+	p->fingerprint = g_strdup(json_object_get_string_member_with_default(
+		dest, "fingerprint", ""));
+	p->vm_uuid = g_strdup(vm->uuid);
+	p->options = json_object_ref(options);
+	if (!*p->url || !*p->user) {
+		p2p_free(p);
+		return src_abort(s, xerr_new("INVALID_VALUE", "dest",
+			"a peer-to-peer destination needs url, user and "
+			"password", NULL));
+	}
+	GTask *t = g_task_new(NULL, NULL, p2p_done, s);
+	g_task_set_task_data(t, p, (GDestroyNotify)p2p_free);
+	g_task_run_in_thread(t, p2p_thread);
+	g_object_unref(t);
+}
+
+void
+migrate_src_send(Call *call)
+{
+	src_begin(call, SRC_SEND);
+}
+
+void
+migrate_assert_can_migrate(Call *call)
+{
+	src_begin(call, SRC_TEST);
+}
+
+void
+migrate_check(Call *call)
+{
+	src_begin(call, SRC_CHECK);
+}
+
+/* VM.migrate_set_bandwidth(session, vm, MiB/s): changes the cap of the
+ * migration that runs, at once (QEMU's max-bandwidth). */
+void
+migrate_set_bandwidth(Call *call)
+{
+	GError *e = NULL;
+	StoreObj *vm = call_arg_obj(call, 1, "VM", &e);
+	double mib = 0;
+
+	if (vm == NULL || !call_arg_float(call, 2, &mib, &e))
+		return call_fail(call, e);
+	Src *s = src_by_vm ? g_hash_table_lookup(src_by_vm, vm->ref) : NULL;
+	if (s == NULL || s->phase >= SRC_SWITCHOVER)
+		return call_fail(call, xerr_new("OPERATION_NOT_ALLOWED",
+			"the VM has no migration in progress", NULL));
+	if (!(mib > 0) || mib > 1e6)
+		return call_fail(call, xerr_new("INVALID_VALUE", "bandwidth",
+						"must be > 0 MiB/s", NULL));
+	s->opts.bandwidth_mib = mib;
+	g_autoptr(JsonObject) a = json_object_new();
+	json_object_set_int_member(a, "max-bandwidth",
+				   (gint64)(mib * 1024 * 1024));
+	qemu_vm_call(call->api, vm->ref, "migrate-set-parameters", a,
+		     migrate_ignore_reply, NULL);
+	g_autofree char *v = g_strdup_printf("%.1f", mib);
+	if (s->call)
+		call_task_update(s->call, "bandwidth_mib", v);
+	call_return(call, NULL);
+}
+
+/* ---- Recovery ------------------------------------------------------- */
+
+typedef struct {
+	Api *api;
+	StoreJournal *j;
+	char *vm_ref;
+} SrcRecover;
+
+static void
+src_recover_status(Qmp *qmp, JsonNode *ret, const GError *error,
+		   gpointer data)
+{
+	Src *s = data;
+	const char *status = !error && JSON_NODE_HOLDS_OBJECT(ret)
+		? json_object_get_string_member_with_default(
+			  json_node_get_object(ret), "status", "")
+		: "";
+
+	g_info("migrate: recovery: %s: QEMU migration status \"%s\"",
+	       s->id, status);
+	if (error != NULL) {
+		/* No QEMU: if the destination runs it, the record goes. */
+		s->phase = SRC_CONFIRM;
+		src_ask_destination(s);
+		return;
+	}
+	if (strcmp(status, "completed") == 0 ||
+	    strcmp(status, "pre-switchover") == 0 ||
+	    strcmp(status, "device") == 0 || s->phase >= SRC_SWITCHOVER) {
+		if (strcmp(status, "pre-switchover") == 0) {
+			g_autoptr(JsonObject) a = json_object_new();
+			json_object_set_string_member(a, "state",
+						      "pre-switchover");
+			qemu_vm_call(s->api, s->vm_ref, "migrate_cancel", NULL,
+				     migrate_ignore_reply, NULL);
+		}
+		s->phase = SRC_CONFIRM;
+		src_ask_destination(s);
+		return;
+	}
+	/* Not past the switchover: the destination drops it when our
+	 * channel closes; make sure QEMU stops and the VM runs here. */
+	s->phase = SRC_TRANSFER;
+	src_abort(s, src_error(s, "ternd restarted during the migration"));
+}
+
+void
+migrate_src_recover(Api *api, StoreJournal *j)
+{
+	g_autoptr(JsonNode) n = json_from_string(j->data, NULL);
+	JsonObject *d = n && JSON_NODE_HOLDS_OBJECT(n)
+				? json_node_get_object(n) : NULL;
+	Src *s;
+
+	if (d == NULL) {
+		store_journal_delete(api->store, j->id, NULL);
+		return;
+	}
+	s = g_new0(Src, 1);
+	s->api = api;
+	s->kind = SRC_SEND;
+	s->id = g_strdup(j->id);
+	s->vm_uuid = g_strdup(j->vm_uuid);
+	s->vm_ref = g_strdup(json_object_get_string_member_with_default(d,
+		"vm_ref", ""));
+	s->secret = g_strdup(json_object_get_string_member_with_default(d,
+		"secret", ""));
+	s->url = g_strdup(json_object_get_string_member_with_default(d, "url",
+								     ""));
+	s->fingerprint = g_strdup(json_object_get_string_member_with_default(
+		d, "fingerprint", ""));
+	s->was_running = json_object_get_boolean_member_with_default(d,
+		"was_running", TRUE);
+	s->live = TRUE;
+	s->options = json_object_new();
+	s->opts.secure = TRUE;
+	s->phase = strcmp(j->phase, "switchover") == 0 ||
+				   strcmp(j->phase, "confirm") == 0
+			   ? SRC_SWITCHOVER
+			   : SRC_PREPARE;
+	if (src_by_vm == NULL)
+		src_by_vm = g_hash_table_new(g_str_hash, g_str_equal);
+	g_hash_table_insert(src_by_vm, s->vm_ref, s);
+	QemuVm *qv = qemu_vm_lookup(api, s->vm_ref);
+	if (qv)
+		qemu_vm_set_hook(qv, src_on_event, s);
+	qemu_vm_call(api, s->vm_ref, "query-migrate", NULL, src_recover_status,
+		     s);
+}

@@ -1,0 +1,1484 @@
+/*
+ * qualify: the destination's checks before a migration (see qualify.h and
+ * docs/qualification.md).
+ *
+ * Three parts, in file order:
+ *
+ *  - HostCaps: what QEMU on this host offers, asked over QMP on the stdio
+ *    of a short-lived QEMU with -machine none.  One run answers the
+ *    version, the machine types, the CPU models with their unavailable
+ *    features and the full expansion of the models the host is likely to
+ *    be asked about (its default CPU model and its cpu_model_max); about
+ *    40 ms here.  Other models are expanded on demand by another short run
+ *    and cached.  Expanding all 130-odd models at start would cost about
+ *    200 ms and 1.2 MB of JSON for models nobody uses.
+ *
+ *  - facts: what the source says about the VM and itself.  They arrive
+ *    over the network, so every member is type-checked before use.
+ *
+ *  - checks: a table of independent checks, each appending zero or more
+ *    blockers, so one call reports everything that stands in the way.
+ *    The order of the table is the order of the report, and the first
+ *    blocker is the one an XAPI call raises.
+ *
+ * CPU features.  A model gives the guest the boolean properties that are
+ * true in QEMU's "full" expansion of it, minus the features the model
+ * lacks on the host (QEMU filters those out; the guest never sees them).
+ * So the source sends what the guest has, and the destination offers its
+ * own expansion of the same model minus its own unavailable features,
+ * and, when other_config:cpu_model_max is set, only what that model's
+ * expansion has too.  Missing = needed - offered.  Names are canonical:
+ * QEMU registers aliases (sse4_1, sse4-1 for sse4.1; lahf_lm for
+ * lahf-lm) and only the canonical name is reported.
+ */
+#include "migrate/qualify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "common/xerr.h"
+#include "qemu/driver.h"
+
+#define QUALIFY_MIB (1024 * 1024)
+#define QUALIFY_TIMEOUT_MS 5000            /* a QEMU probe, at most */
+#define QUALIFY_OUTPUT_MAX (32 * QUALIFY_MIB) /* QMP replies, at most */
+#define QUALIFY_HEAD_BYTES QUALIFY_MIB     /* hashed part of each file */
+
+/* ---- CPU feature names ---------------------------------------------- */
+
+/* QEMU's x86 property aliases that are not a plain '_' for '-'
+ * (target/i386/cpu.c, x86_cpu_common_class_init). */
+static const struct {
+	const char *alias;
+	const char *name;
+} qualify_feature_aliases[] = {
+	{ "sse3", "pni" },
+	{ "pclmuldq", "pclmulqdq" },
+	{ "sse4-1", "sse4.1" },
+	{ "sse4-2", "sse4.2" },
+	{ "xd", "nx" },
+	{ "ffxsr", "fxsr-opt" },
+	{ "i64", "lm" },
+};
+
+static char *
+qualify_feature_name(const char *prop)
+{
+	char *s = g_strdelimit(g_strdup(prop), "_", '-');
+
+	for (guint i = 0; i < G_N_ELEMENTS(qualify_feature_aliases); i++) {
+		if (strcmp(s, qualify_feature_aliases[i].alias) == 0) {
+			g_free(s);
+			return g_strdup(qualify_feature_aliases[i].name);
+		}
+	}
+	return s;
+}
+
+static GHashTable *
+qualify_set_new(void)
+{
+	return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+}
+
+static int
+qualify_strcmp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The members of SET, sorted, in a new array of borrowed strings. */
+static GPtrArray *
+qualify_set_sorted(GHashTable *set)
+{
+	GPtrArray *a = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer k;
+
+	g_hash_table_iter_init(&it, set);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		g_ptr_array_add(a, k);
+	g_ptr_array_sort(a, qualify_strcmp);
+	return a;
+}
+
+static char *
+qualify_join(GPtrArray *a, const char *sep)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	for (guint i = 0; i < a->len; i++)
+		g_string_append_printf(s, "%s%s", i ? sep : "",
+				       (const char *)a->pdata[i]);
+	return g_strdup(s->str);
+}
+
+/* ---- Typed access to JSON from elsewhere ---------------------------- */
+
+static JsonNode *
+qualify_member(JsonObject *o, const char *key)
+{
+	return o && json_object_has_member(o, key)
+		       ? json_object_get_member(o, key) : NULL;
+}
+
+static const char *
+qualify_str(JsonObject *o, const char *key)
+{
+	JsonNode *n = qualify_member(o, key);
+
+	return n && JSON_NODE_HOLDS_VALUE(n) &&
+		       json_node_get_value_type(n) == G_TYPE_STRING
+		       ? json_node_get_string(n) : NULL;
+}
+
+static gboolean
+qualify_int(JsonObject *o, const char *key, gint64 *out)
+{
+	JsonNode *n = qualify_member(o, key);
+
+	if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) ||
+	    json_node_get_value_type(n) != G_TYPE_INT64)
+		return FALSE;
+	*out = json_node_get_int(n);
+	return TRUE;
+}
+
+static gboolean
+qualify_bool(JsonObject *o, const char *key, gboolean *out)
+{
+	JsonNode *n = qualify_member(o, key);
+
+	if (n == NULL || !JSON_NODE_HOLDS_VALUE(n) ||
+	    json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+		return FALSE;
+	*out = json_node_get_boolean(n);
+	return TRUE;
+}
+
+static JsonObject *
+qualify_obj(JsonObject *o, const char *key)
+{
+	JsonNode *n = qualify_member(o, key);
+
+	return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static JsonArray *
+qualify_arr(JsonObject *o, const char *key)
+{
+	JsonNode *n = qualify_member(o, key);
+
+	return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* A string in a string map of a record (platform, other_config). */
+static const char *
+qualify_map_get(JsonObject *rec, const char *map, const char *key)
+{
+	const char *v = qualify_str(qualify_obj(rec, map), key);
+
+	return v && *v ? v : NULL;
+}
+
+/* ---- Host capabilities ---------------------------------------------- */
+
+typedef struct {
+	char *alias_of;       /* "qemu64-v1" for "qemu64"; NULL */
+	GHashTable *unavailable; /* canonical feature names */
+} QualifyModel;
+
+struct HostCaps {
+	gboolean ok;          /* the probe answered */
+	char *error;          /* why not */
+	char *arch;           /* uname machine: "x86_64" */
+	char *accel;          /* what the probe ran with */
+	char *qemu_version;   /* "7.2.22" */
+	char *default_machine;
+	GHashTable *machines; /* name and alias -> machine name */
+	GPtrArray *machine_list; /* "name" or "alias=name", sorted */
+	GHashTable *models;   /* name -> QualifyModel */
+	/* Model -> set of canonical feature names of its full expansion;
+	 * a NULL value means QEMU could not expand that model. */
+	GHashTable *expansions;
+	gint64 probe_us;
+};
+
+static void
+qualify_model_free(gpointer p)
+{
+	QualifyModel *m = p;
+
+	g_free(m->alias_of);
+	g_hash_table_unref(m->unavailable);
+	g_free(m);
+}
+
+static void
+qualify_set_unref(gpointer p)
+{
+	if (p != NULL)
+		g_hash_table_unref(p);
+}
+
+static HostCaps *
+qualify_caps_new(void)
+{
+	HostCaps *caps = g_new0(HostCaps, 1);
+	struct utsname un;
+
+	caps->arch = g_strdup(uname(&un) == 0 ? un.machine : "unknown");
+	caps->qemu_version = g_strdup("");
+	caps->machines = g_hash_table_new_full(g_str_hash, g_str_equal,
+					       g_free, g_free);
+	caps->machine_list = g_ptr_array_new_with_free_func(g_free);
+	caps->models = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					     qualify_model_free);
+	caps->expansions = g_hash_table_new_full(g_str_hash, g_str_equal,
+						 g_free, qualify_set_unref);
+	return caps;
+}
+
+void
+qualify_caps_free(HostCaps *caps)
+{
+	if (caps == NULL)
+		return;
+	g_free(caps->error);
+	g_free(caps->arch);
+	g_free(caps->accel);
+	g_free(caps->qemu_version);
+	g_free(caps->default_machine);
+	g_hash_table_unref(caps->machines);
+	g_ptr_array_unref(caps->machine_list);
+	g_hash_table_unref(caps->models);
+	g_hash_table_unref(caps->expansions);
+	g_free(caps);
+}
+
+/* The accelerator the probe runs with: the one guests get, since the CPU
+ * models' unavailable features depend on it. */
+static const char *
+qualify_accel(Api *api)
+{
+	if (api->qemu != NULL)
+		return qemu_driver_accel(api);
+	return api->cfg.accel && strcmp(api->cfg.accel, "kvm") == 0 ? "kvm"
+								    : "tcg";
+}
+
+/* Appends one QMP command, with ID, as a line of INPUT.  Takes ARGS. */
+static void
+qualify_cmd(GString *input, const char *id, const char *execute,
+	    JsonObject *args)
+{
+	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+	JsonObject *o = json_object_new();
+
+	json_object_set_string_member(o, "execute", execute);
+	if (args != NULL)
+		json_object_set_object_member(o, "arguments", args);
+	json_object_set_string_member(o, "id", id);
+	json_node_take_object(node, o);
+	g_autofree char *text = json_to_string(node, FALSE);
+	g_string_append_printf(input, "%s\n", text);
+}
+
+static void
+qualify_cmd_expand(GString *input, const char *model)
+{
+	JsonObject *args = json_object_new();
+	JsonObject *m = json_object_new();
+	g_autofree char *id = g_strdup_printf("expand:%s", model);
+
+	json_object_set_string_member(m, "name", model);
+	json_object_set_string_member(args, "type", "full");
+	json_object_set_object_member(args, "model", m);
+	qualify_cmd(input, id, "query-cpu-model-expansion", args);
+}
+
+typedef struct {
+	gboolean done;
+	char *out;
+	GError *error;
+} QualifyRun;
+
+static void
+qualify_run_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+	QualifyRun *r = data;
+
+	g_subprocess_communicate_utf8_finish(G_SUBPROCESS(src), res, &r->out,
+					     NULL, &r->error);
+	r->done = TRUE;
+}
+
+static gboolean
+qualify_run_timeout(gpointer p)
+{
+	g_subprocess_force_exit(p);
+	return G_SOURCE_REMOVE;
+}
+
+/* Runs QEMU with -machine none, feeds it INPUT (QMP lines ending with a
+ * quit) and returns its replies keyed by their "id" (JsonNode objects:
+ * {"return": ...} or {"error": ...}), or NULL with ERROR set.  Runs in a
+ * private main context so that the caller's loop does not turn meanwhile;
+ * a QEMU that does not finish within QUALIFY_TIMEOUT_MS is killed. */
+static GHashTable *
+qualify_qemu_run(Api *api, const char *accel, const char *input,
+		 GError **error)
+{
+	const char *argv[] = { api->cfg.qemu_binary, "-machine", "none",
+			       "-accel", accel, "-nodefaults", "-display",
+			       "none", "-qmp", "stdio", NULL };
+	QualifyRun r = { 0 };
+
+	g_autoptr(GSubprocess) p = g_subprocess_newv(argv,
+		G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+		G_SUBPROCESS_FLAGS_STDERR_SILENCE, error);
+	if (p == NULL)
+		return NULL;
+
+	GMainContext *ctx = g_main_context_new();
+	g_main_context_push_thread_default(ctx);
+	g_subprocess_communicate_utf8_async(p, input, NULL, qualify_run_done,
+					    &r);
+	GSource *t = g_timeout_source_new(QUALIFY_TIMEOUT_MS);
+	g_source_set_callback(t, qualify_run_timeout, p, NULL);
+	g_source_attach(t, ctx);
+	while (!r.done)
+		g_main_context_iteration(ctx, TRUE);
+	gboolean timed_out = g_source_is_destroyed(t);
+	g_source_destroy(t);
+	g_source_unref(t);
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+
+	g_autofree char *out = r.out;
+	if (r.error != NULL) {
+		g_propagate_error(error, r.error);
+		return NULL;
+	}
+	if (timed_out) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+			    "%s did not answer QMP within %d s",
+			    api->cfg.qemu_binary, QUALIFY_TIMEOUT_MS / 1000);
+		return NULL;
+	}
+	if (out == NULL || strlen(out) > QUALIFY_OUTPUT_MAX) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "%s gave no usable QMP output",
+			    api->cfg.qemu_binary);
+		return NULL;
+	}
+
+	GHashTable *replies = g_hash_table_new_full(g_str_hash, g_str_equal,
+		g_free, (GDestroyNotify)json_node_unref);
+	g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+	for (guint i = 0; lines[i]; i++) {
+		g_autoptr(JsonParser) parser = json_parser_new();
+		if (*lines[i] == 0 ||
+		    !json_parser_load_from_data(parser, lines[i], -1, NULL))
+			continue;
+		JsonNode *root = json_parser_get_root(parser);
+		if (!JSON_NODE_HOLDS_OBJECT(root))
+			continue;
+		const char *id = qualify_str(json_node_get_object(root), "id");
+		if (id != NULL)
+			g_hash_table_replace(replies, g_strdup(id),
+					     json_node_ref(root));
+	}
+	if (g_hash_table_size(replies) == 0) {
+		g_hash_table_unref(replies);
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "%s answered no QMP command (-accel %s)",
+			    api->cfg.qemu_binary, accel);
+		return NULL;
+	}
+	return replies;
+}
+
+static JsonNode *
+qualify_reply(GHashTable *replies, const char *id)
+{
+	JsonNode *n = g_hash_table_lookup(replies, id);
+
+	return n ? qualify_member(json_node_get_object(n), "return") : NULL;
+}
+
+/* Keeps the expansion of MODEL from its reply (or its absence). */
+static void
+qualify_caps_keep_expansion(HostCaps *caps, GHashTable *replies,
+			    const char *model)
+{
+	g_autofree char *id = g_strdup_printf("expand:%s", model);
+	JsonNode *ret = qualify_reply(replies, id);
+	JsonObject *props = ret && JSON_NODE_HOLDS_OBJECT(ret)
+		? qualify_obj(qualify_obj(json_node_get_object(ret), "model"),
+			      "props")
+		: NULL;
+	GHashTable *set = NULL;
+
+	if (props != NULL) {
+		set = qualify_set_new();
+		g_autoptr(GList) names = json_object_get_members(props);
+		for (GList *l = names; l; l = l->next) {
+			gboolean on = FALSE;
+			if (qualify_bool(props, l->data, &on) && on)
+				g_hash_table_add(set,
+					qualify_feature_name(l->data));
+		}
+	}
+	g_hash_table_replace(caps->expansions, g_strdup(model), set);
+}
+
+static void
+qualify_caps_keep_version(HostCaps *caps, GHashTable *replies)
+{
+	JsonNode *ret = qualify_reply(replies, "version");
+	JsonObject *q = ret && JSON_NODE_HOLDS_OBJECT(ret)
+		? qualify_obj(json_node_get_object(ret), "qemu") : NULL;
+	gint64 major, minor, micro;
+
+	if (qualify_int(q, "major", &major) && qualify_int(q, "minor", &minor) &&
+	    qualify_int(q, "micro", &micro)) {
+		g_free(caps->qemu_version);
+		caps->qemu_version = g_strdup_printf(
+			"%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT
+			".%" G_GINT64_FORMAT, major, minor, micro);
+	}
+}
+
+static void
+qualify_caps_keep_machines(HostCaps *caps, GHashTable *replies)
+{
+	JsonNode *ret = qualify_reply(replies, "machines");
+	JsonArray *a = ret && JSON_NODE_HOLDS_ARRAY(ret)
+		? json_node_get_array(ret) : NULL;
+
+	for (guint i = 0; a && i < json_array_get_length(a); i++) {
+		JsonNode *n = json_array_get_element(a, i);
+		JsonObject *m = JSON_NODE_HOLDS_OBJECT(n)
+			? json_node_get_object(n) : NULL;
+		const char *name = qualify_str(m, "name");
+		const char *alias = qualify_str(m, "alias");
+		gboolean def = FALSE;
+
+		if (name == NULL)
+			continue;
+		g_hash_table_replace(caps->machines, g_strdup(name),
+				     g_strdup(name));
+		g_ptr_array_add(caps->machine_list, g_strdup(name));
+		if (alias != NULL) {
+			g_hash_table_replace(caps->machines, g_strdup(alias),
+					     g_strdup(name));
+			g_ptr_array_add(caps->machine_list,
+				g_strdup_printf("%s=%s", alias, name));
+		}
+		if (qualify_bool(m, "is-default", &def) && def) {
+			g_free(caps->default_machine);
+			caps->default_machine = g_strdup(name);
+		}
+	}
+	g_ptr_array_sort(caps->machine_list, qualify_strcmp);
+}
+
+static void
+qualify_caps_keep_models(HostCaps *caps, GHashTable *replies)
+{
+	JsonNode *ret = qualify_reply(replies, "cpus");
+	JsonArray *a = ret && JSON_NODE_HOLDS_ARRAY(ret)
+		? json_node_get_array(ret) : NULL;
+
+	for (guint i = 0; a && i < json_array_get_length(a); i++) {
+		JsonNode *n = json_array_get_element(a, i);
+		JsonObject *c = JSON_NODE_HOLDS_OBJECT(n)
+			? json_node_get_object(n) : NULL;
+		const char *name = qualify_str(c, "name");
+		JsonArray *un = qualify_arr(c, "unavailable-features");
+
+		if (name == NULL)
+			continue;
+		QualifyModel *m = g_new0(QualifyModel, 1);
+		m->alias_of = g_strdup(qualify_str(c, "alias-of"));
+		m->unavailable = qualify_set_new();
+		for (guint j = 0; un && j < json_array_get_length(un); j++) {
+			JsonNode *f = json_array_get_element(un, j);
+			if (JSON_NODE_HOLDS_VALUE(f) &&
+			    json_node_get_value_type(f) == G_TYPE_STRING)
+				g_hash_table_add(m->unavailable,
+					qualify_feature_name(
+						json_node_get_string(f)));
+		}
+		g_hash_table_replace(caps->models, g_strdup(name), m);
+	}
+}
+
+static const char *
+qualify_host_model_max(Api *api)
+{
+	StoreObj *h = api_host(api);
+
+	return h ? qualify_map_get(h->rec, "other_config", "cpu_model_max")
+		 : NULL;
+}
+
+HostCaps *
+qualify_caps_probe(Api *api)
+{
+	HostCaps *caps = qualify_caps_new();
+	gint64 t0 = g_get_monotonic_time();
+	const char *max = qualify_host_model_max(api);
+	g_autoptr(GString) in = g_string_new(NULL);
+	g_autoptr(GError) e = NULL;
+
+	caps->accel = g_strdup(qualify_accel(api));
+	qualify_cmd(in, "caps", "qmp_capabilities", NULL);
+	qualify_cmd(in, "version", "query-version", NULL);
+	qualify_cmd(in, "machines", "query-machines", NULL);
+	qualify_cmd(in, "cpus", "query-cpu-definitions", NULL);
+	if (api->cfg.cpu_model && *api->cfg.cpu_model)
+		qualify_cmd_expand(in, api->cfg.cpu_model);
+	if (max != NULL)
+		qualify_cmd_expand(in, max);
+	qualify_cmd(in, "quit", "quit", NULL);
+
+	g_autoptr(GHashTable) replies = qualify_qemu_run(api, caps->accel,
+							 in->str, &e);
+	if (replies == NULL && strcmp(caps->accel, "tcg") != 0) {
+		/* KVM may be configured but gone (no /dev/kvm): say what
+		 * TCG offers rather than nothing. */
+		g_clear_error(&e);
+		g_free(caps->accel);
+		caps->accel = g_strdup("tcg");
+		replies = qualify_qemu_run(api, caps->accel, in->str, &e);
+	}
+	if (replies == NULL) {
+		caps->error = g_strdup(e->message);
+		g_warning("qualify: cannot probe QEMU: %s", e->message);
+		return caps;
+	}
+	qualify_caps_keep_version(caps, replies);
+	qualify_caps_keep_machines(caps, replies);
+	qualify_caps_keep_models(caps, replies);
+	if (api->cfg.cpu_model && *api->cfg.cpu_model)
+		qualify_caps_keep_expansion(caps, replies, api->cfg.cpu_model);
+	if (max != NULL)
+		qualify_caps_keep_expansion(caps, replies, max);
+	caps->ok = *caps->qemu_version && caps->machine_list->len > 0 &&
+		   g_hash_table_size(caps->models) > 0;
+	if (!caps->ok)
+		caps->error = g_strdup_printf(
+			"%s did not report its version, machine types and CPU "
+			"models", api->cfg.qemu_binary);
+	caps->probe_us = g_get_monotonic_time() - t0;
+	g_info("qualify: QEMU %s (accel %s): %u machine types, %u CPU models,"
+	       " probed in %" G_GINT64_FORMAT " ms", caps->qemu_version,
+	       caps->accel, caps->machine_list->len,
+	       g_hash_table_size(caps->models), caps->probe_us / 1000);
+	return caps;
+}
+
+/* The canonical features of MODEL's full expansion on this host,
+ * expanded now by a short QEMU run when not cached.  NULL when QEMU
+ * cannot expand MODEL.  Borrowed from CAPS. */
+static GHashTable *
+qualify_caps_expansion(Api *api, HostCaps *caps, const char *model)
+{
+	gpointer set = NULL;
+	g_autoptr(GString) in = g_string_new(NULL);
+	g_autoptr(GError) e = NULL;
+
+	if (!caps->ok)
+		return NULL;
+	if (g_hash_table_lookup_extended(caps->expansions, model, NULL, &set))
+		return set;
+	qualify_cmd(in, "caps", "qmp_capabilities", NULL);
+	qualify_cmd_expand(in, model);
+	qualify_cmd(in, "quit", "quit", NULL);
+	g_autoptr(GHashTable) replies = qualify_qemu_run(api, caps->accel,
+							 in->str, &e);
+	if (replies == NULL) {
+		/* Not cached: the next check may find QEMU working again. */
+		g_warning("qualify: cannot expand CPU model %s: %s", model,
+			  e->message);
+		return NULL;
+	}
+	qualify_caps_keep_expansion(caps, replies, model);
+	return g_hash_table_lookup(caps->expansions, model);
+}
+
+static HostCaps *qualify_cached;
+static Api *qualify_cached_api;
+
+HostCaps *
+qualify_caps(Api *api)
+{
+	if (qualify_cached == NULL || qualify_cached_api != api) {
+		qualify_caps_free(qualify_cached);
+		qualify_cached = qualify_caps_probe(api);
+		qualify_cached_api = api;
+	}
+	return qualify_cached;
+}
+
+void
+qualify_caps_forget(void)
+{
+	g_clear_pointer(&qualify_cached, qualify_caps_free);
+	qualify_cached_api = NULL;
+}
+
+/* A copy of map member KEY of REC, or a new map. */
+static JsonObject *
+qualify_map_copy(JsonObject *rec, const char *key)
+{
+	JsonObject *m = qualify_obj(rec, key);
+	JsonObject *copy = json_object_new();
+
+	if (m == NULL)
+		return copy;
+	g_autoptr(GList) names = json_object_get_members(m);
+	for (GList *l = names; l; l = l->next)
+		json_object_set_member(copy, l->data, json_node_copy(
+			json_object_get_member(m, l->data)));
+	return copy;
+}
+
+void
+qualify_caps_apply(Api *api, HostCaps *caps)
+{
+	StoreObj *h = api_host(api);
+	g_autoptr(GError) e = NULL;
+
+	if (h == NULL || caps == NULL)
+		return;
+	JsonObject *rec = store_obj_dup(h);
+	JsonObject *ci = qualify_map_copy(rec, "cpu_info");
+	JsonObject *sv = qualify_map_copy(rec, "software_version");
+	const char *max = qualify_host_model_max(api);
+
+	g_autoptr(GPtrArray) models = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer k;
+	g_hash_table_iter_init(&it, caps->models);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		g_ptr_array_add(models, k);
+	g_ptr_array_sort(models, qualify_strcmp);
+	g_autofree char *model_list = qualify_join(models, ",");
+	g_autofree char *machine_list = qualify_join(caps->machine_list, ",");
+
+	json_object_set_string_member(ci, "qemu_models", model_list);
+	json_object_set_string_member(ci, "cpu_model_max", max ? max : "");
+	json_object_set_object_member(rec, "cpu_info", ci);
+	json_object_set_string_member(sv, "machines", machine_list);
+	if (*caps->qemu_version)
+		json_object_set_string_member(sv, "qemu", caps->qemu_version);
+	json_object_set_object_member(rec, "software_version", sv);
+
+	JsonArray *old = qualify_arr(rec, "capabilities");
+	JsonArray *cap = json_array_new();
+	g_autofree char *accel = g_strdup_printf("accel-%s", caps->accel);
+	gboolean have = FALSE;
+	for (guint i = 0; old && i < json_array_get_length(old); i++) {
+		const char *s = json_array_get_string_element(old, i);
+		json_array_add_string_element(cap, s);
+		have = have || strcmp(s, accel) == 0;
+	}
+	if (caps->ok && !have)
+		json_array_add_string_element(cap, accel);
+	json_object_set_array_member(rec, "capabilities", cap);
+
+	if (!store_replace(api->store, h, rec, &e))
+		g_warning("qualify: cannot update the host record: %s",
+			  e->message);
+}
+
+/* ---- Facts (the source side) ---------------------------------------- */
+
+/* Size and SHA-256 of the first QUALIFY_HEAD_BYTES of PATH (a regular
+ * file or a block device).  FALSE when it cannot be read. */
+static gboolean
+qualify_file_head(const char *path, gint64 *size, char **sha256)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return FALSE;
+	if (fstat(fd, &st) != 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		close(fd);
+		return FALSE;
+	}
+	*size = S_ISREG(st.st_mode) ? (gint64)st.st_size
+				    : (gint64)lseek(fd, 0, SEEK_END);
+	g_autofree guchar *buf = g_malloc(QUALIFY_HEAD_BYTES);
+	gsize got = 0;
+	while (got < QUALIFY_HEAD_BYTES) {
+		ssize_t n = pread(fd, buf + got, QUALIFY_HEAD_BYTES - got,
+				  (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (gsize)n;
+	}
+	close(fd);
+	*sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, buf, got);
+	return TRUE;
+}
+
+static void
+qualify_facts_add_file(JsonObject *files, const char *path,
+		       const char *field)
+{
+	JsonObject *f = json_object_new();
+	g_autofree char *hash = NULL;
+	gint64 size = 0;
+
+	json_object_set_string_member(f, "field", field);
+	if (qualify_file_head(path, &size, &hash)) {
+		json_object_set_boolean_member(f, "exists", TRUE);
+		json_object_set_int_member(f, "size", size);
+		json_object_set_string_member(f, "sha256_head", hash);
+	} else {
+		json_object_set_boolean_member(f, "exists", FALSE);
+	}
+	json_object_set_object_member(files, path, f);
+}
+
+/* The features a guest of MODEL gets here, sorted: the full expansion
+ * minus the model's unavailable features. */
+static JsonArray *
+qualify_model_features(Api *api, HostCaps *caps, const char *model)
+{
+	GHashTable *exp = qualify_caps_expansion(api, caps, model);
+	QualifyModel *m = g_hash_table_lookup(caps->models, model);
+	JsonArray *a = json_array_new();
+
+	if (exp == NULL)
+		return a;
+	g_autoptr(GPtrArray) sorted = qualify_set_sorted(exp);
+	for (guint i = 0; i < sorted->len; i++)
+		if (m == NULL ||
+		    !g_hash_table_contains(m->unavailable, sorted->pdata[i]))
+			json_array_add_string_element(a, sorted->pdata[i]);
+	return a;
+}
+
+JsonObject *
+qualify_src_facts(Api *api, StoreObj *vm, gboolean live)
+{
+	HostCaps *caps = qualify_caps(api);
+	StoreObj *host = api_host(api);
+	JsonObject *r = vm->rec;
+	JsonObject *f = json_object_new();
+	const char *machine = qualify_map_get(r, "platform", "machine");
+	const char *cpu = qualify_map_get(r, "platform", "cpu");
+	const char *resolved;
+	gint64 memory = 0;
+
+	/* The defaults are the QEMU driver's (src/qemu/driver.c). */
+	machine = machine ? machine : "pc";
+	cpu = cpu ? cpu : api->cfg.cpu_model;
+	resolved = g_hash_table_lookup(caps->machines, machine);
+
+	json_object_set_string_member(f, "vm_uuid", vm->uuid);
+	json_object_set_string_member(f, "vm_name",
+		qualify_str(r, "name_label") ? qualify_str(r, "name_label")
+					     : "");
+	json_object_set_object_member(f, "record", store_obj_dup(vm));
+	json_object_set_string_member(f, "host_uuid", host->uuid);
+	json_object_set_string_member(f, "host_name",
+		qualify_str(host->rec, "name_label")
+			? qualify_str(host->rec, "name_label") : host->uuid);
+	json_object_set_string_member(f, "arch", caps->arch);
+	json_object_set_string_member(f, "qemu_version", caps->qemu_version);
+	json_object_set_string_member(f, "machine",
+				      resolved ? resolved : machine);
+	json_object_set_string_member(f, "machine_requested", machine);
+	json_object_set_string_member(f, "cpu_model", cpu);
+	json_object_set_array_member(f, "cpu_features",
+				     qualify_model_features(api, caps, cpu));
+
+	JsonObject *files = json_object_new();
+	static const struct {
+		const char *member;
+		const char *field;
+	} boot[] = { { "PV_kernel", "PV_kernel" },
+		     { "PV_ramdisk", "PV_ramdisk" } };
+	for (guint i = 0; i < G_N_ELEMENTS(boot); i++) {
+		const char *p = qualify_str(r, boot[i].member);
+		if (p && *p)
+			qualify_facts_add_file(files, p, boot[i].field);
+	}
+	const char *disks = qualify_map_get(r, "other_config", "disks");
+	g_auto(GStrv) dl = g_strsplit(disks ? disks : "", ",", -1);
+	for (guint i = 0; dl[i]; i++)
+		if (*dl[i])
+			qualify_facts_add_file(files, dl[i], "disk");
+	json_object_set_object_member(f, "files", files);
+
+	qualify_int(r, "memory_static_max", &memory);
+	json_object_set_int_member(f, "memory", memory);
+	json_object_set_string_member(f, "power_state", vm_power_state(vm));
+	json_object_set_boolean_member(f, "live", live);
+	return f;
+}
+
+/* ---- Checks (the destination side) ---------------------------------- */
+
+typedef struct {
+	Api *api;
+	HostCaps *caps;
+	JsonObject *facts;
+	JsonObject *options;
+	StoreObj *host;
+	const char *host_name;   /* this host, for messages */
+	const char *src_name;    /* the source host */
+	const char *vm_name;
+	gboolean same_host;
+	JsonArray *blockers;
+} Qualify;
+
+/* Appends a blocker.  OBJECTS is NULL-terminated; MESSAGE and FIX are
+ * taken. */
+static void
+qualify_block(Qualify *q, const char *code, const char *check,
+	      const char *const *objects, char *message, char *fix)
+{
+	JsonObject *b = json_object_new();
+	JsonArray *o = json_array_new();
+
+	for (guint i = 0; objects && objects[i]; i++)
+		json_array_add_string_element(o, objects[i]);
+	json_object_set_string_member(b, "code", code);
+	json_object_set_string_member(b, "check", check);
+	json_object_set_array_member(b, "objects", o);
+	json_object_set_string_member(b, "message", message);
+	json_object_set_string_member(b, "fix", fix);
+	json_array_add_object_element(q->blockers, b);
+	g_free(message);
+	g_free(fix);
+}
+
+#define OBJS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define S(...) g_strdup_printf(__VA_ARGS__)
+
+/* Facts the checks need, with their JSON types: a member that is missing
+ * or of another type is a blocker of its own, and the checks that need it
+ * skip it. */
+static const struct {
+	const char *member;
+	JsonNodeType node;
+	GType value;
+} qualify_fact_types[] = {
+	{ "host_uuid", JSON_NODE_VALUE, G_TYPE_STRING },
+	{ "arch", JSON_NODE_VALUE, G_TYPE_STRING },
+	{ "qemu_version", JSON_NODE_VALUE, G_TYPE_STRING },
+	{ "machine", JSON_NODE_VALUE, G_TYPE_STRING },
+	{ "cpu_model", JSON_NODE_VALUE, G_TYPE_STRING },
+	{ "cpu_features", JSON_NODE_ARRAY, G_TYPE_INVALID },
+	{ "files", JSON_NODE_OBJECT, G_TYPE_INVALID },
+	{ "memory", JSON_NODE_VALUE, G_TYPE_INT64 },
+	{ "power_state", JSON_NODE_VALUE, G_TYPE_STRING },
+	{ "live", JSON_NODE_VALUE, G_TYPE_BOOLEAN },
+};
+
+static void
+qualify_check_facts(Qualify *q)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(qualify_fact_types); i++) {
+		JsonNode *n = qualify_member(q->facts,
+					     qualify_fact_types[i].member);
+		if (n != NULL &&
+		    JSON_NODE_TYPE(n) == qualify_fact_types[i].node &&
+		    (qualify_fact_types[i].value == G_TYPE_INVALID ||
+		     json_node_get_value_type(n) ==
+			     qualify_fact_types[i].value))
+			continue;
+		g_autofree char *field = g_strdup_printf(
+			"facts.%s", qualify_fact_types[i].member);
+		qualify_block(q, "INVALID_VALUE", "facts", OBJS(field, ""),
+			S("the source host %s sent no valid %s for the VM %s",
+			  q->src_name, qualify_fact_types[i].member,
+			  q->vm_name),
+			S("run the same tern version on host %s and host %s",
+			  q->src_name, q->host_name));
+	}
+}
+
+static void
+qualify_check_same_host(Qualify *q)
+{
+	if (!q->same_host)
+		return;
+	qualify_block(q, "OPERATION_NOT_ALLOWED", "same_host",
+		OBJS(q->host->ref),
+		S("the VM %s is already on host %s; a migration needs another "
+		  "host as its destination", q->vm_name, q->host_name),
+		S("choose a host other than %s as the destination",
+		  q->host_name));
+}
+
+static void
+qualify_check_power_state(Qualify *q)
+{
+	const char *ps = qualify_str(q->facts, "power_state");
+	gboolean live = TRUE;
+
+	if (ps == NULL || !qualify_bool(q->facts, "live", &live))
+		return;
+	if (live && (strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0))
+		return;
+	if (!live && (strcmp(ps, "Halted") == 0 || strcmp(ps, "Paused") == 0))
+		return;
+
+	const char *expected = live ? "Running" : "Halted";
+	const char *fix;
+	if (strcmp(ps, "Running") == 0)
+		fix = "migrate it live (live=true), or shut it down or pause "
+		      "it first";
+	else if (strcmp(ps, "Halted") == 0)
+		fix = "migrate it offline (live=false), or start it first";
+	else
+		fix = "resume or shut down the VM first";
+	qualify_block(q, "VM_BAD_POWER_STATE", "power_state",
+		OBJS(expected, ps),
+		S("the VM %s is %s; a %s migration moves only a %s VM",
+		  q->vm_name, ps, live ? "live" : "live=false (offline)",
+		  live ? "Running or Paused" : "Halted or Paused"),
+		g_strdup(fix));
+}
+
+static void
+qualify_check_arch(Qualify *q)
+{
+	const char *arch = qualify_str(q->facts, "arch");
+
+	if (arch == NULL || strcmp(arch, q->caps->arch) == 0)
+		return;
+	qualify_block(q, "VM_INCOMPATIBLE_WITH_THIS_HOST", "arch",
+		OBJS(q->host->ref, arch, q->caps->arch),
+		S("host %s is %s but the VM %s runs on %s (host %s)",
+		  q->host_name, q->caps->arch, q->vm_name, arch, q->src_name),
+		S("migrate the VM to a %s host", arch));
+}
+
+/* "7.2.22" -> 7, 2, 22 (missing parts are 0).  FALSE if not a version. */
+static gboolean
+qualify_version_parse(const char *s, gint64 v[3])
+{
+	g_auto(GStrv) parts = g_strsplit(s, ".", 3);
+
+	v[0] = v[1] = v[2] = 0;
+	for (guint i = 0; parts[i] && i < 3; i++) {
+		guint64 n;
+		if (!g_ascii_string_to_unsigned(parts[i], 10, 0, G_MAXINT, &n,
+						NULL))
+			return FALSE;
+		v[i] = (gint64)n;
+	}
+	return parts[0] != NULL;
+}
+
+static int
+qualify_version_cmp(const gint64 a[3], const gint64 b[3])
+{
+	for (guint i = 0; i < 3; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+/* A probe that failed blocks every check that needs QEMU's answers; it is
+ * reported once, by the QEMU version check. */
+static void
+qualify_check_qemu_version(Qualify *q)
+{
+	const char *src = qualify_str(q->facts, "qemu_version");
+	gint64 a[3], b[3];
+
+	if (!q->caps->ok) {
+		qualify_block(q, "VM_INCOMPATIBLE_WITH_THIS_HOST",
+			"qemu_version", OBJS(q->host->ref),
+			S("host %s cannot tell what its QEMU offers: %s",
+			  q->host_name, q->caps->error),
+			S("check qemu_binary in ternd's configuration on host "
+			  "%s and that it runs", q->host_name));
+		return;
+	}
+	if (src == NULL)
+		return;
+	if (!qualify_version_parse(src, a)) {
+		qualify_block(q, "INVALID_VALUE", "facts",
+			OBJS("facts.qemu_version", src),
+			S("the source host %s sent the QEMU version \"%s\", "
+			  "which is not a version", q->src_name, src),
+			S("run the same tern version on host %s and host %s",
+			  q->src_name, q->host_name));
+		return;
+	}
+	if (!qualify_version_parse(q->caps->qemu_version, b) ||
+	    qualify_version_cmp(b, a) >= 0)
+		return;
+	qualify_block(q, "VM_INCOMPATIBLE_WITH_THIS_HOST", "qemu_version",
+		OBJS(q->host->ref, src, q->caps->qemu_version),
+		S("host %s has QEMU %s, older than QEMU %s on host %s where "
+		  "the VM %s runs; QEMU cannot load a migration stream from a "
+		  "newer version", q->host_name, q->caps->qemu_version, src,
+		  q->src_name, q->vm_name),
+		S("upgrade QEMU on host %s to %s or later, or migrate to a "
+		  "host that has it", q->host_name, src));
+}
+
+static void
+qualify_check_machine(Qualify *q)
+{
+	const char *machine = qualify_str(q->facts, "machine");
+
+	if (!q->caps->ok || machine == NULL ||
+	    g_hash_table_contains(q->caps->machines, machine))
+		return;
+	qualify_block(q, "VM_INCOMPATIBLE_WITH_THIS_HOST", "machine",
+		OBJS(q->host->ref, machine),
+		S("host %s's QEMU %s has no machine type %s, which the VM %s "
+		  "uses", q->host_name, q->caps->qemu_version, machine,
+		  q->vm_name),
+		S("upgrade QEMU on host %s, or start the VM with a machine "
+		  "type host %s offers (e.g. %s)", q->host_name, q->host_name,
+		  q->caps->default_machine ? q->caps->default_machine : "pc"));
+}
+
+/* A model to suggest in a fix: the host's limit, else its default. */
+static const char *
+qualify_suggest_model(Qualify *q)
+{
+	const char *max = qualify_host_model_max(q->api);
+
+	return max ? max : q->api->cfg.cpu_model;
+}
+
+static void
+qualify_check_cpu(Qualify *q)
+{
+	const char *model = qualify_str(q->facts, "cpu_model");
+	JsonArray *needed = qualify_arr(q->facts, "cpu_features");
+	const char *max = qualify_host_model_max(q->api);
+
+	if (!q->caps->ok || model == NULL || needed == NULL)
+		return;
+	QualifyModel *m = g_hash_table_lookup(q->caps->models, model);
+	GHashTable *offered = m ? qualify_caps_expansion(q->api, q->caps,
+							 model) : NULL;
+	if (offered == NULL) {
+		qualify_block(q, "VM_INCOMPATIBLE_WITH_THIS_HOST", "cpu",
+			OBJS(q->host->ref, model),
+			S("host %s's QEMU %s does not know the CPU model %s "
+			  "that the VM %s uses", q->host_name,
+			  q->caps->qemu_version, model, q->vm_name),
+			S("start the VM with a CPU model host %s offers (e.g. "
+			  "%s), or upgrade QEMU on host %s", q->host_name,
+			  qualify_suggest_model(q), q->host_name));
+		return;
+	}
+	GHashTable *limit = max ? qualify_caps_expansion(q->api, q->caps, max)
+				: NULL;
+	if (max != NULL && limit == NULL) {
+		qualify_block(q, "VM_INCOMPATIBLE_WITH_THIS_HOST", "cpu",
+			OBJS(q->host->ref, max),
+			S("host %s is limited to the CPU model %s "
+			  "(other_config:cpu_model_max), which its QEMU does "
+			  "not know", q->host_name, max),
+			S("set other_config:cpu_model_max on host %s to a model "
+			  "its QEMU knows (e.g. qemu64), or remove it",
+			  q->host_name));
+		return;
+	}
+
+	g_autoptr(GHashTable) missing = qualify_set_new();
+	for (guint i = 0; i < json_array_get_length(needed); i++) {
+		JsonNode *n = json_array_get_element(needed, i);
+		if (!JSON_NODE_HOLDS_VALUE(n) ||
+		    json_node_get_value_type(n) != G_TYPE_STRING)
+			continue;
+		g_autofree char *f = qualify_feature_name(
+			json_node_get_string(n));
+		if (!g_hash_table_contains(offered, f) ||
+		    g_hash_table_contains(m->unavailable, f) ||
+		    (limit && !g_hash_table_contains(limit, f)))
+			g_hash_table_add(missing, g_steal_pointer(&f));
+	}
+	if (g_hash_table_size(missing) == 0)
+		return;
+
+	g_autoptr(GPtrArray) names = qualify_set_sorted(missing);
+	g_autofree char *list = qualify_join(names, ", ");
+	g_autofree char *why = max ? g_strdup_printf(
+		" (host %s offers at most the CPU model %s: "
+		"other_config:cpu_model_max)", q->host_name, max)
+				   : g_strdup("");
+	g_autoptr(GPtrArray) objs = g_ptr_array_new();
+	g_ptr_array_add(objs, q->host->ref);
+	g_ptr_array_add(objs, (gpointer)model);
+	g_ptr_array_extend(objs, names, NULL, NULL);
+	g_ptr_array_add(objs, NULL);
+	qualify_block(q, "VM_INCOMPATIBLE_WITH_THIS_HOST", "cpu",
+		(const char *const *)objs->pdata,
+		S("host %s lacks the CPU features %s that the VM %s's CPU "
+		  "model %s needs%s", q->host_name, list, q->vm_name, model,
+		  why),
+		S("start the VM with a CPU model host %s offers (e.g. %s), or "
+		  "migrate it to a host whose CPU has %s", q->host_name,
+		  qualify_suggest_model(q), list));
+}
+
+static void
+qualify_check_memory(Qualify *q)
+{
+	gint64 needed = 0, avail = 0;
+
+	/* On its own host the VM's memory is already counted as used. */
+	if (q->same_host || !qualify_int(q->facts, "memory", &needed))
+		return;
+	host_refresh(q->api, q->host);
+	qualify_int(q->host->rec, "memory_free", &avail);
+	if (needed <= avail)
+		return;
+	g_autofree char *n = g_strdup_printf("%" G_GINT64_FORMAT, needed);
+	g_autofree char *a = g_strdup_printf("%" G_GINT64_FORMAT, avail);
+	qualify_block(q, "HOST_NOT_ENOUGH_FREE_MEMORY", "memory", OBJS(n, a),
+		S("host %s has %" G_GINT64_FORMAT " MiB free but the VM %s "
+		  "needs %" G_GINT64_FORMAT " MiB", q->host_name,
+		  avail / QUALIFY_MIB, q->vm_name,
+		  (needed + QUALIFY_MIB - 1) / QUALIFY_MIB),
+		S("free memory on host %s (shut down or move VMs there), or "
+		  "lower the VM's memory_static_max", q->host_name));
+}
+
+static const char *
+qualify_file_role(const char *field)
+{
+	if (g_strcmp0(field, "PV_kernel") == 0)
+		return "kernel";
+	if (g_strcmp0(field, "PV_ramdisk") == 0)
+		return "initrd";
+	return "disk";
+}
+
+static void
+qualify_check_one_file(Qualify *q, const char *path, JsonObject *src)
+{
+	const char *role = qualify_file_role(qualify_str(src, "field"));
+	const char *src_hash = qualify_str(src, "sha256_head");
+	gboolean exists = FALSE;
+	gint64 src_size = -1, size = 0;
+	g_autofree char *hash = NULL;
+
+	/* A file the source lacks too is not this host's to provide. */
+	if (!qualify_bool(src, "exists", &exists) || !exists)
+		return;
+	qualify_int(src, "size", &src_size);
+	if (!qualify_file_head(path, &size, &hash)) {
+		qualify_block(q, "VM_FILE_MISSING", "files", OBJS(path, role),
+			S("the VM %s's %s %s is missing on host %s", q->vm_name,
+			  role, path, q->host_name),
+			S("copy %s from host %s to host %s at the same path, or "
+			  "keep it on storage both hosts share", path,
+			  q->src_name, q->host_name));
+		return;
+	}
+	if (size == src_size && g_strcmp0(hash, src_hash) == 0)
+		return;
+	g_autofree char *how = size != src_size
+		? g_strdup_printf("%" G_GINT64_FORMAT " bytes here, %"
+				  G_GINT64_FORMAT " on host %s", size,
+				  src_size, q->src_name)
+		: g_strdup("same size, but the first MiB differs");
+	qualify_block(q, "VM_FILE_DIFFERS", "files", OBJS(path, role),
+		S("the VM %s's %s %s on host %s differs from the one on host "
+		  "%s (%s)", q->vm_name, role, path, q->host_name, q->src_name,
+		  how),
+		S("copy %s from host %s to host %s", path, q->src_name,
+		  q->host_name));
+}
+
+static void
+qualify_check_files(Qualify *q)
+{
+	JsonObject *files = qualify_obj(q->facts, "files");
+
+	if (files == NULL)
+		return;
+	g_autoptr(GList) paths = json_object_get_members(files);
+	paths = g_list_sort(paths, (GCompareFunc)strcmp);
+	for (GList *l = paths; l; l = l->next) {
+		JsonObject *src = qualify_obj(files, l->data);
+		if (src != NULL)
+			qualify_check_one_file(q, l->data, src);
+	}
+}
+
+/* ---- Options -------------------------------------------------------- */
+
+static gboolean
+qualify_opt_bool(const char *v)
+{
+	return strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
+}
+
+static gboolean
+qualify_opt_mode(const char *v)
+{
+	return strcmp(v, "tunnelled") == 0 || strcmp(v, "direct") == 0;
+}
+
+static gboolean
+qualify_opt_control(const char *v)
+{
+	return strcmp(v, "managed") == 0 || strcmp(v, "p2p") == 0;
+}
+
+static gboolean
+qualify_opt_positive(const char *v)
+{
+	char *end = NULL;
+	double d = g_ascii_strtod(v, &end);
+
+	return *v && end && *end == 0 && isfinite(d) && d > 0;
+}
+
+static gboolean
+qualify_opt_positive_int(const char *v)
+{
+	return g_ascii_string_to_unsigned(v, 10, 1, G_MAXINT, NULL, NULL);
+}
+
+static gboolean
+qualify_opt_parallel(const char *v)
+{
+	return g_ascii_string_to_unsigned(v, 10, 1, 8, NULL, NULL);
+}
+
+static gboolean
+qualify_opt_name(const char *v)
+{
+	return *v != 0;
+}
+
+static gboolean
+qualify_opt_vm(const char *v)
+{
+	return g_str_has_prefix(v, "OpaqueRef:") || g_uuid_string_is_valid(v);
+}
+
+/* migrate_send's options (MIGRATION.md) with what each value must be. */
+static const struct {
+	const char *key;
+	gboolean (*valid)(const char *v);
+	const char *expect;
+} qualify_options[] = {
+	{ "mode", qualify_opt_mode, "tunnelled or direct" },
+	{ "secure", qualify_opt_bool, "true or false" },
+	{ "bandwidth", qualify_opt_positive, "a positive number of MiB/s" },
+	{ "downtime", qualify_opt_positive_int,
+	  "a positive whole number of milliseconds" },
+	{ "dest_name", qualify_opt_name, "a non-empty name" },
+	{ "paused", qualify_opt_bool, "true or false" },
+	{ "compress", qualify_opt_bool, "true or false" },
+	{ "parallel", qualify_opt_parallel, "a whole number from 1 to 8" },
+	{ "auto_converge", qualify_opt_bool, "true or false" },
+	{ "postcopy", qualify_opt_bool, "true or false" },
+	{ "max_duration", qualify_opt_positive,
+	  "a positive number of seconds" },
+	{ "control", qualify_opt_control, "managed or p2p" },
+	{ "vm", qualify_opt_vm, "a VM reference (OpaqueRef:...) or uuid" },
+};
+
+static char *
+qualify_option_keys(void)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+
+	for (guint i = 0; i < G_N_ELEMENTS(qualify_options); i++)
+		g_string_append_printf(s, "%s%s", i ? ", " : "",
+				       qualify_options[i].key);
+	return g_strdup(s->str);
+}
+
+/* One option's value as text, for messages (non-strings as JSON). */
+static char *
+qualify_option_text(JsonNode *n)
+{
+	if (JSON_NODE_HOLDS_VALUE(n) &&
+	    json_node_get_value_type(n) == G_TYPE_STRING)
+		return g_strdup(json_node_get_string(n));
+	return json_to_string(n, FALSE);
+}
+
+static void
+qualify_check_option(Qualify *q, const char *key, JsonNode *n)
+{
+	g_autofree char *v = qualify_option_text(n);
+	gboolean is_string = JSON_NODE_HOLDS_VALUE(n) &&
+		json_node_get_value_type(n) == G_TYPE_STRING;
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(qualify_options); i++)
+		if (strcmp(key, qualify_options[i].key) == 0)
+			break;
+	if (i == G_N_ELEMENTS(qualify_options)) {
+		g_autofree char *known = qualify_option_keys();
+		qualify_block(q, "INVALID_VALUE", "options", OBJS(key, v),
+			S("option %s is not a migration option tern knows",
+			  key),
+			S("remove %s; tern knows %s", key, known));
+		return;
+	}
+	if (!is_string || !qualify_options[i].valid(v)) {
+		qualify_block(q, "INVALID_VALUE", "options", OBJS(key, v),
+			S("option %s=%s is not valid: %s must be %s", key, v,
+			  key, qualify_options[i].expect),
+			S("give %s %s, or leave it out", key,
+			  qualify_options[i].expect));
+		return;
+	}
+	if (strcmp(key, "compress") == 0 && strcmp(v, "true") == 0) {
+		qualify_block(q, "VALUE_NOT_SUPPORTED", "options", OBJS(key, v),
+			S("option compress=true is not supported by tern: "
+			  "QEMU's compression costs more CPU than it saves on "
+			  "the links tern targets"),
+			S("leave compress out or set it to false"));
+		return;
+	}
+	const char *mode = qualify_str(q->options, "mode");
+	if (strcmp(key, "parallel") == 0 && strcmp(v, "1") != 0 &&
+	    g_strcmp0(mode, "direct") != 0)
+		qualify_block(q, "VALUE_NOT_SUPPORTED", "options", OBJS(key, v),
+			S("option parallel=%s needs mode=direct: the tunnelled "
+			  "stream is one connection", v),
+			S("set mode=direct, or parallel=1"));
+}
+
+static void
+qualify_check_options(Qualify *q)
+{
+	if (q->options == NULL)
+		return;
+	g_autoptr(GList) keys = json_object_get_members(q->options);
+	keys = g_list_sort(keys, (GCompareFunc)strcmp);
+	for (GList *l = keys; l; l = l->next)
+		qualify_check_option(q, l->data,
+				     json_object_get_member(q->options,
+							    l->data));
+}
+
+/* The checks in the order of the report. */
+static const struct {
+	const char *name;
+	void (*fn)(Qualify *q);
+} qualify_checks[] = {
+	{ "facts", qualify_check_facts },
+	{ "same_host", qualify_check_same_host },
+	{ "power_state", qualify_check_power_state },
+	{ "arch", qualify_check_arch },
+	{ "qemu_version", qualify_check_qemu_version },
+	{ "machine", qualify_check_machine },
+	{ "cpu", qualify_check_cpu },
+	{ "memory", qualify_check_memory },
+	{ "files", qualify_check_files },
+	{ "options", qualify_check_options },
+};
+
+JsonArray *
+qualify_check(Api *api, JsonObject *facts, JsonObject *options)
+{
+	Qualify q = { .api = api, .facts = facts, .options = options };
+	const char *src_uuid = qualify_str(facts, "host_uuid");
+
+	q.caps = qualify_caps(api);
+	q.host = api_host(api);
+	q.host_name = qualify_str(q.host->rec, "name_label");
+	if (q.host_name == NULL || *q.host_name == 0)
+		q.host_name = q.host->uuid;
+	q.src_name = qualify_str(facts, "host_name");
+	if (q.src_name == NULL || *q.src_name == 0)
+		q.src_name = src_uuid ? src_uuid : "(unknown)";
+	q.vm_name = qualify_str(facts, "vm_name");
+	if (q.vm_name == NULL || *q.vm_name == 0)
+		q.vm_name = qualify_str(facts, "vm_uuid");
+	if (q.vm_name == NULL)
+		q.vm_name = "(unnamed)";
+	q.same_host = g_strcmp0(src_uuid, q.host->uuid) == 0;
+	q.blockers = json_array_new();
+
+	for (guint i = 0; i < G_N_ELEMENTS(qualify_checks); i++)
+		qualify_checks[i].fn(&q);
+	return q.blockers;
+}
+
+/* ---- The XAPI error ------------------------------------------------- */
+
+/* Each code's XAPI parameters, from the blocker: "vm" (the caller's VM
+ * ref), "message", or "0", "1", ... (that index of objects). */
+static const struct {
+	const char *code;
+	const char *params[4];
+} qualify_error_params[] = {
+	{ "VM_INCOMPATIBLE_WITH_THIS_HOST", { "vm", "0", "message" } },
+	{ "HOST_NOT_ENOUGH_FREE_MEMORY", { "0", "1" } },
+	{ "VM_BAD_POWER_STATE", { "vm", "0", "1" } },
+	{ "OPERATION_NOT_ALLOWED", { "message" } },
+	{ "INVALID_VALUE", { "0", "1" } },
+	{ "VALUE_NOT_SUPPORTED", { "0", "1", "message" } },
+};
+
+static const char *const qualify_default_params[4] = { "vm", "message" };
+
+GError *
+qualify_error(JsonArray *blockers, const char *vm_ref)
+{
+	if (blockers == NULL || json_array_get_length(blockers) == 0)
+		return NULL;
+	JsonObject *first = json_array_get_object_element(blockers, 0);
+	const char *code = qualify_str(first, "code");
+	JsonArray *objects = qualify_arr(first, "objects");
+	const char *const *tmpl = qualify_default_params;
+	g_autoptr(GPtrArray) params = g_ptr_array_new_with_free_func(g_free);
+
+	code = code ? code : "INTERNAL_ERROR";
+	for (guint i = 0; i < G_N_ELEMENTS(qualify_error_params); i++)
+		if (strcmp(code, qualify_error_params[i].code) == 0)
+			tmpl = qualify_error_params[i].params;
+	for (guint i = 0; i < 4 && tmpl[i]; i++) {
+		const char *p = tmpl[i];
+		const char *v = NULL;
+		if (strcmp(p, "vm") == 0) {
+			v = vm_ref ? vm_ref : "OpaqueRef:NULL";
+		} else if (strcmp(p, "message") == 0) {
+			v = qualify_str(first, "message");
+		} else {
+			guint idx = (guint)atoi(p);
+			if (objects && idx < json_array_get_length(objects))
+				v = json_array_get_string_element(objects, idx);
+		}
+		g_ptr_array_add(params, g_strdup(v ? v : ""));
+	}
+	for (guint i = 1; i < json_array_get_length(blockers); i++) {
+		JsonObject *b = json_array_get_object_element(blockers, i);
+		g_ptr_array_add(params, g_strdup_printf("%s: %s",
+			qualify_str(b, "code"), qualify_str(b, "message")));
+	}
+	g_ptr_array_add(params, NULL);
+	GError *e = NULL;
+	xerr_setv(&e, code, (const char *const *)params->pdata);
+	return e;
+}

@@ -1,0 +1,381 @@
+"""Fixtures shared by tern's system tests.
+
+Each test that needs a daemon gets a real `ternd` on a free loopback port
+with its own temporary state and run directories (the `ternd` fixture, or
+`Ternd(tmp_path)` directly for several).  Clients are Python's own
+xmlrpc.client and a small JSON-RPC client over http.client, so the tests
+see the wire exactly as any XAPI client does.
+
+Nothing here sleeps blindly: every wait polls a condition with a deadline
+(`wait_for`).  Teardown SIGTERMs the daemon and kills every QEMU whose pid
+is in the run directory, because QEMU outlives ternd by design.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("TERN_BUILD_DIR", ROOT / "build"))
+TERND = BUILD / "src" / "daemon" / "ternd"
+TERN = BUILD / "src" / "cli" / "tern"
+GUEST_BUILD = ROOT / "tools" / "guest" / "build.sh"
+
+PV_ARGS = "console=ttyS0 quiet memcheck.mib=16 memcheck.rate=4 memcheck.interval_ms=300"
+MIB = 1024 * 1024
+
+
+def wait_for(predicate, timeout, what, interval=0.02):
+    """Polls PREDICATE until it returns a truthy value, which is returned.
+    Fails the test naming WHAT after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            got = predicate()
+            if got:
+                return got
+        except Exception as exc:  # noqa: BLE001 - reported on timeout
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}"
+                        + (f" (last error: {last_exc!r})" if last_exc else ""))
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class XapiFailure(Exception):
+    """A Failure reply: .code and .params from ErrorDescription."""
+
+    def __init__(self, desc):
+        super().__init__(desc)
+        self.desc = list(desc)
+        self.code = desc[0] if desc else None
+        self.params = list(desc[1:])
+
+
+def xcall(proxy, method, *args):
+    """Calls METHOD on an xmlrpc ServerProxy, unwraps the XAPI envelope:
+    returns Value or raises XapiFailure."""
+    fn = proxy
+    for part in method.split("."):
+        fn = getattr(fn, part)
+    reply = fn(*args)
+    assert isinstance(reply, dict), reply
+    if reply.get("Status") == "Success":
+        return reply.get("Value")
+    assert reply.get("Status") == "Failure", reply
+    raise XapiFailure(reply["ErrorDescription"])
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Xapi:
+    """An XML-RPC client with a session: x.call("VM.get_record", ref)
+    passes the session first."""
+
+    def __init__(self, url, session=None):
+        self.proxy = xmlrpc.client.ServerProxy(url, allow_none=True)
+        self.session = session
+
+    def login(self, user, password):
+        self.session = xcall(self.proxy, "session.login_with_password",
+                             user, password, "1.0", "tern-tests")
+        return self
+
+    def call(self, method, *args):
+        return xcall(self.proxy, method, self.session, *args)
+
+    def raw(self, method, *args):
+        return xcall(self.proxy, method, *args)
+
+
+class JsonRpc:
+    """A JSON-RPC client over http.client.  request() returns
+    (status, headers, decoded body); call() unwraps or raises XapiFailure."""
+
+    def __init__(self, port, version="2.0", session=None):
+        self.port = port
+        self.version = version
+        self.session = session
+        self.next_id = 1
+
+    def request(self, body, path="/jsonrpc", ctype="application/json",
+                timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+        try:
+            if not isinstance(body, (bytes, bytearray)):
+                body = json.dumps(body).encode()
+            conn.request("POST", path, body, {"Content-Type": ctype})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp, data
+        finally:
+            conn.close()
+
+    def envelope(self, method, params):
+        rid = self.next_id
+        self.next_id += 1
+        msg = {"method": method, "params": params, "id": rid}
+        if self.version == "2.0":
+            msg["jsonrpc"] = "2.0"
+        return msg
+
+    def raw(self, method, *params):
+        msg = self.envelope(method, list(params))
+        status, resp, data = self.request(msg)
+        assert status == 200, (status, data)
+        reply = json.loads(data)
+        assert reply["id"] == msg["id"]
+        if self.version == "2.0":
+            assert reply.get("jsonrpc") == "2.0", reply
+            if "error" in reply and reply["error"] is not None:
+                err = reply["error"]
+                raise XapiFailure([err["message"]] + list(err.get("data") or []))
+            return reply["result"]
+        if reply.get("error") is not None:
+            raise XapiFailure(reply["error"])
+        return reply["result"]
+
+    def login(self, user, password):
+        self.session = self.raw("session.login_with_password", user,
+                                password, "1.0", "tern-tests")
+        return self
+
+    def call(self, method, *args):
+        return self.raw(method, self.session, *args)
+
+
+class Ternd:
+    """One ternd process with its own directories.  start()/stop()/
+    restart() keep the same state and run directories."""
+
+    def __init__(self, base, extra_args=(), users=(("admin", "adminpw",
+                                                     "pool-admin"),)):
+        self.base = Path(base)
+        self.state_dir = self.base / "state"
+        self.run_dir = self.base / "run"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.socket = str(self.base / "ternd.sock")
+        self.port = free_port()
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = self.base / "ternd.log"
+        self.qemu_pids = set()
+        for name, pw, role in users:
+            self.user_add(name, pw, role)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def admin(self, *args, input=None, check=True):
+        return subprocess.run([str(TERND), "--state-dir", str(self.state_dir),
+                               *args], input=input, capture_output=True,
+                              text=True, timeout=30, check=check)
+
+    def user_add(self, name, password, role):
+        self.admin("user", "add", name, "--role", role, input=password + "\n")
+
+    def start(self, timeout=10):
+        assert self.proc is None or self.proc.poll() is not None
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(TERND), "-F", "--state-dir", str(self.state_dir),
+             "--run-dir", str(self.run_dir), "--socket", self.socket,
+             "--listen", f"127.0.0.1:{self.port}", "--no-tls",
+             "--log-level", "debug", *self.extra_args],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        wait_for(self._answers, timeout, "ternd to answer on its port")
+        wait_for(lambda: os.path.exists(self.socket), timeout,
+                 "ternd's unix socket")
+        return self
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            pytest.fail(f"ternd exited with {self.proc.returncode}:\n"
+                        + self.log_text()[-3000:])
+        try:
+            reply = xmlrpc.client.ServerProxy(self.url).system.listMethods()
+            return bool(reply)
+        except (OSError, http.client.HTTPException):
+            return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout=10):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail("ternd did not exit within %ss of SIGTERM" % timeout)
+        finally:
+            self.log.close()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def vm_pids(self):
+        """{uuid: pid} from RUN_DIR/vms/*/qemu.pid."""
+        out = {}
+        for pidfile in self.run_dir.glob("vms/*/qemu.pid"):
+            try:
+                out[pidfile.parent.name] = int(pidfile.read_text().strip())
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def kill_qemus(self):
+        pids = set(self.vm_pids().values()) | self.qemu_pids
+        for pid in pids:
+            if pid > 1 and pid_alive(pid):
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if "qemu" not in f.read():
+                            continue
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def close(self):
+        try:
+            if self.alive():
+                self.stop()
+        finally:
+            self.kill_qemus()
+
+    # Clients.
+    def xapi(self, user="admin", password="adminpw"):
+        return Xapi(self.url).login(user, password)
+
+    def jsonrpc(self, version="2.0", user="admin", password="adminpw"):
+        return JsonRpc(self.port, version).login(user, password)
+
+    def unix_xapi(self):
+        """Root on the Unix socket: any password."""
+        class T(xmlrpc.client.Transport):
+            def make_connection(t, host):
+                return UnixHTTPConnection(self.socket)
+        x = Xapi("http://localhost/")
+        x.proxy = xmlrpc.client.ServerProxy("http://localhost/",
+                                            transport=T(), allow_none=True)
+        return x.login("root", "whatever")
+
+    def tern(self, *args, remote=False, check=False, timeout=60, env=None):
+        """Runs the CLI; returns CompletedProcess (text)."""
+        e = dict(os.environ)
+        e.pop("TERN_USER", None)
+        e.pop("TERN_PASSWORD", None)
+        e["TERN_SOCKET"] = self.socket
+        if env:
+            e.update(env)
+        cmd = [str(TERN)]
+        if remote:
+            pwfile = self.base / "pw"
+            pwfile.write_text("adminpw\n")
+            cmd += ["-c", f"http://127.0.0.1:{self.port}", "--user", "admin",
+                    "--password-file", str(pwfile)]
+        return subprocess.run(cmd + list(args), capture_output=True,
+                              text=True, timeout=timeout, check=check, env=e)
+
+
+@pytest.fixture
+def ternd_factory(tmp_path):
+    made = []
+
+    def make(name="t", extra_args=(), start=True, **kw):
+        t = Ternd(tmp_path / name, extra_args, **kw)
+        made.append(t)
+        if start:
+            t.start()
+        return t
+
+    yield make
+    for t in made:
+        t.close()
+
+
+@pytest.fixture
+def ternd(ternd_factory):
+    return ternd_factory()
+
+
+@pytest.fixture
+def api(ternd):
+    return ternd.xapi()
+
+
+@pytest.fixture(scope="session")
+def guest():
+    out = subprocess.run([str(GUEST_BUILD)], check=True, capture_output=True,
+                         text=True, timeout=900).stdout
+    paths = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
+    kernel, initrd = paths["TERN_GUEST_KERNEL"], paths["TERN_GUEST_INITRD"]
+    assert os.path.isfile(kernel) and os.path.isfile(initrd)
+    return kernel, initrd
+
+
+def guest_vm_record(guest, name="guest", memory_mib=128, args=PV_ARGS,
+                    vcpus=1):
+    kernel, initrd = guest
+    return {
+        "name_label": name,
+        "memory_static_max": str(memory_mib * MIB),
+        "memory_dynamic_max": str(memory_mib * MIB),
+        "VCPUs_max": str(vcpus),
+        "VCPUs_at_startup": str(vcpus),
+        "PV_kernel": kernel,
+        "PV_ramdisk": initrd,
+        "PV_args": args,
+    }
