@@ -401,7 +401,9 @@ tern_logout(TernConn *c)
 {
   if (!c || !c->session)
     return;
-  g_autoptr(JsonNode) r = tern_call(c, "session.logout", NULL, NULL);
+  JsonNode *r = tern_call(c, "session.logout", NULL, NULL);
+  if (r)
+    json_node_unref(r);
   g_clear_pointer(&c->session, g_free);
 }
 

@@ -302,7 +302,8 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 		json_object_set_string_member(a, "endpoint",
 					      source ? "client" : "server");
 		json_object_set_string_member(a, "dir", dir);
-		json_object_set_string_member(a, "username", "tern");
+		if (source)
+			json_object_set_string_member(a, "username", "tern");
 		json_object_set_string_member(a, "priority",
 			"NORMAL:-CHACHA20-POLY1305:-VERS-TLS1.2");
 		seq_add(seq, "object-add", a);

@@ -231,6 +231,19 @@ src_remote_error(JsonObject *msg)
 	return e;
 }
 
+/* The last parameter of the destination's error: its human reason. */
+static char *
+src_remote_reason(JsonObject *msg)
+{
+	JsonArray *a = json_object_has_member(msg, "error")
+			       ? json_object_get_array_member(msg, "error")
+			       : NULL;
+	guint n = a ? json_array_get_length(a) : 0;
+
+	return g_strdup(n ? json_array_get_string_element(a, n - 1)
+			  : "the destination failed");
+}
+
 /* ---- Figures -------------------------------------------------------- */
 
 static char *
@@ -533,13 +546,13 @@ src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	Src *s = data;
 
 	if (verb == NULL || strcmp(verb, "FAILED") == 0) {
-		g_autoptr(GError) why = verb ? src_remote_error(msg) : NULL;
+		g_autofree char *why = verb ? src_remote_reason(msg) : NULL;
 		chan_free(c);
 		s->ctl = NULL;
 		if (s->phase < SRC_SWITCHOVER)
 			return src_abort(s, src_error(s, "%s",
-				why ? why->message
-				    : "the destination closed the channel"));
+				why ? why : "the destination closed the "
+					    "channel"));
 		if (!s->dst_running)
 			src_ask_destination(s);
 		return;

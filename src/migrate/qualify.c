@@ -970,7 +970,7 @@ qualify_check_arch(Qualify *q)
 		OBJS(q->host->ref, arch, q->caps->arch),
 		S("host %s is %s but the VM %s runs on %s (host %s)",
 		  q->host_name, q->caps->arch, q->vm_name, arch, q->src_name),
-		S("migrate the VM to a %s host", arch));
+		S("migrate the VM to a host whose architecture is %s", arch));
 }
 
 /* "7.2.22" -> 7, 2, 22 (missing parts are 0).  FALSE if not a version. */
