@@ -96,6 +96,7 @@ static gboolean
 vm_migrate_params(Cli *cli, MigrateArgs *a, TernMigrateParams *p, int *rc)
 {
   tern_migrate_params_init(p);
+  p->extra = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   p->live = !a->offline;
   p->mode = a->direct ? "direct" : "tunnelled";
   p->secure = !a->insecure;
@@ -109,7 +110,6 @@ vm_migrate_params(Cli *cli, MigrateArgs *a, TernMigrateParams *p, int *rc)
   p->dest_name = a->rename;
   p->paused = a->paused;
   p->dest_fingerprint = a->to_fingerprint;
-  p->extra = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   for (guint i = 0; a->options && a->options[i]; i++) {
     const char *eq = strchr(a->options[i], '=');
     if (!eq || eq == a->options[i]) {
@@ -182,8 +182,10 @@ vm_migrate_test(Cli *cli, const char *vm, JsonObject *dest, TernMigrateParams *p
     json_object_set_string_member(options, "control", "p2p");
   g_autoptr(GError) assert_error = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) ok = tern_callf(cli->conn, &assert_error, "VM.assert_can_migrate",
-                                      "sobooo", vm, dest, p->live, NULL, NULL, options);
+  JsonNode *ok = tern_callf(cli->conn, &assert_error, "VM.assert_can_migrate",
+                            "sobooo", vm, dest, p->live, NULL, NULL, options);
+  if (ok)
+    json_node_unref(ok);
   g_autoptr(JsonObject) check = NULL;
   if (tern_has_method(cli->conn, "VM.migrate_check")) {
     check = tern_callf_object(cli->conn, &error, "VM.migrate_check", "soo", vm, dest, options);
@@ -250,17 +252,13 @@ vm_migrate_print_result(Cli *cli, TernConn *dst, const char *new_ref, JsonObject
   g_string_free(s, TRUE);
 }
 
+/* Connects to the destination as the mode needs, then tests or migrates. */
 static int
-vm_migrate_go(Cli *cli, MigrateArgs *a, const char *vm)
+vm_migrate_with(Cli *cli, MigrateArgs *a, const char *vm, TernMigrateParams *params)
 {
   int rc;
   g_autoptr(GError) error = NULL;
-  TernMigrateParams p;
-  if (!vm_migrate_params(cli, a, &p, &rc)) {
-    g_hash_table_unref(p.extra);
-    return rc;
-  }
-  g_autoptr(GHashTable) extra = p.extra;
+  TernMigrateParams p = *params;
   g_autoptr(TernConn) dst = NULL;
   g_autofree char *password = NULL;
   const char *user = a->user ? a->user : g_getenv("TERN_USER");
@@ -305,6 +303,17 @@ vm_migrate_go(Cli *cli, MigrateArgs *a, const char *vm)
     explicit_bzero(password, strlen(password));
   if (dst)
     tern_logout(dst);
+  return rc;
+}
+
+static int
+vm_migrate_go(Cli *cli, MigrateArgs *a, const char *vm)
+{
+  int rc;
+  TernMigrateParams p;
+  if (vm_migrate_params(cli, a, &p, &rc))
+    rc = vm_migrate_with(cli, a, vm, &p);
+  g_hash_table_unref(p.extra);
   return rc;
 }
 
