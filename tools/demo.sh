@@ -62,6 +62,12 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "Starting host A (127.0.0.1:$PORT_A) and host B (127.0.0.1:$PORT_B)"
 start_host a "$PORT_A"
 start_host b "$PORT_B"
+fingerprint() { # the SHA-256 of a host's self-signed certificate
+	certtool --fingerprint --hash sha256 \
+		--infile "$DEMO/$1/state/tls/cert.pem" 2>/dev/null
+}
+FP_A=$(fingerprint a)
+FP_B=$(fingerprint b)
 A=(-c "unix://$DEMO/a/run/ternd.sock")
 B=(-c "unix://$DEMO/b/run/ternd.sock")
 "$TERN" "${A[@]}" host-list
@@ -81,7 +87,7 @@ done
 
 say "Live migration A -> B (managed, tunnelled, encrypted)"
 "$TERN" "${A[@]}" vm-migrate demo --to "https://127.0.0.1:$PORT_B" \
-	--user demo --password-file "$PW" --insecure-tls
+	--user demo --password-file "$PW" --to-fingerprint "$FP_B"
 
 say "The guest goes on at B"
 sleep 2
@@ -91,7 +97,7 @@ echo "A: $("$TERN" "${A[@]}" vm-list --json | grep -c '"uuid"' || true) VM(s); B
 
 say "Live migration B -> A (peer-to-peer: B logs in to A itself)"
 "$TERN" "${B[@]}" vm-migrate demo --to "https://127.0.0.1:$PORT_A" \
-	--user demo --password-file "$PW" --p2p --insecure-tls
+	--user demo --password-file "$PW" --p2p --to-fingerprint "$FP_A"
 
 say "The guest goes on at A, memory intact"
 sleep 2

@@ -607,6 +607,15 @@ api_register(Api *api, const char *cls, const Method *m)
 	}
 }
 
+/* An interned "a" "b" (method names live as long as the process). */
+static const char *
+api_intern(const char *a, const char *b)
+{
+	g_autofree char *s = g_strconcat(a, b, NULL);
+
+	return g_intern_string(s);
+}
+
 static void
 api_register_generated(Api *api, const ClassDef *c)
 {
@@ -615,26 +624,26 @@ api_register_generated(Api *api, const ClassDef *c)
 	for (const Field *f = c->fields; f->name; f++) {
 		Method m = base;
 		m.field = f;
-		m.name = g_intern_string(g_strconcat("get_", f->name, NULL));
+		m.name = api_intern("get_", f->name);
 		m.fn = gen_get_field;
 		api_register(api, c->name, &m);
 		if (!f->writable)
 			continue;
 		m.role = c->set_role;
-		m.name = g_intern_string(g_strconcat("set_", f->name, NULL));
+		m.name = api_intern("set_", f->name);
 		m.fn = gen_set_field;
 		m.nargs = 3;
 		api_register(api, c->name, &m);
 		if (f->type != FT_MAP && f->type != FT_SET)
 			continue;
 		gboolean map = f->type == FT_MAP;
-		m.name = g_intern_string(g_strconcat(map ? "add_to_" : "add_",
-						     f->name, NULL));
+		m.name = api_intern(map ? "add_to_" : "add_",
+						     f->name);
 		m.fn = gen_add;
 		m.nargs = map ? 4 : 3;
 		api_register(api, c->name, &m);
-		m.name = g_intern_string(g_strconcat(
-			map ? "remove_from_" : "remove_", f->name, NULL));
+		m.name = api_intern(
+			map ? "remove_from_" : "remove_", f->name);
 		m.fn = gen_remove;
 		m.nargs = 3;
 		api_register(api, c->name, &m);

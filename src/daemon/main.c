@@ -17,6 +17,7 @@
 
 #include "daemon/daemon.h"
 #include "migrate/migrate.h"
+#include "migrate/qualify.h"
 #include "qemu/driver.h"
 #include "rpc/http.h"
 
@@ -152,6 +153,7 @@ main_serve(Config *cfg)
 	http_set_api(http, api);
 	api->cert = cert;
 	api->qemu = qemu_driver_new(api);
+	qualify_caps_apply(api, qualify_caps(api));
 	migrate_recover(api);
 
 	g_unix_signal_add(SIGTERM, main_quit, loop);

@@ -198,6 +198,12 @@ chan_free(Chan *chan)
 		chan_destroy(chan);
 }
 
+GOutputStream *
+chan_output(Chan *chan)
+{
+	return g_io_stream_get_output_stream(chan->stream);
+}
+
 GIOStream *
 chan_steal_stream(Chan *chan)
 {

@@ -45,6 +45,8 @@ int chan_dup_fd(Chan *chan);
 /* Frees the Chan but keeps the stream open and returns it (to wrap it
  * in TLS).  Call only when no read is pending (the peer waits). */
 GIOStream *chan_steal_stream(Chan *chan);
+/* The stream's output, for a synchronous write before a TLS switch. */
+GOutputStream *chan_output(Chan *chan);
 /* Stops reading, so that the next bytes are left for QEMU. */
 void chan_pause(Chan *chan);
 

@@ -137,7 +137,18 @@ open_connected(Chan *c, const GError *error, gpointer data)
 		open_free(o);
 		return;
 	}
-	chan_send(c, "TERN-TLS/1", NULL);
+	/* Written synchronously (a few bytes on a fresh socket): a queued
+	 * write still pending when TLS takes the stream over would clash
+	 * with the handshake. */
+	GOutputStream *out = chan_output(c);
+	GError *e = NULL;
+	if (!g_output_stream_write_all(out, "TERN-TLS/1 {}\n", 14, NULL, NULL,
+				       &e)) {
+		chan_free(c);
+		o->done(NULL, e, o->data);
+		g_error_free(e);
+		open_free(o);
+	}
 }
 
 void

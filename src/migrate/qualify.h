@@ -63,8 +63,9 @@ JsonObject *qualify_src_facts(Api *api, StoreObj *vm, gboolean live);
  *             "OPERATION_NOT_ALLOWED", "INVALID_VALUE",
  *             "VALUE_NOT_SUPPORTED") or tern's ("VM_FILE_MISSING",
  *             "VM_FILE_DIFFERS"),
- *     "check": which check ("same_host", "arch", "cpu", "qemu_version",
- *              "machine", "memory", "files", "power_state", "options"),
+ *     "check": which check ("facts", "same_host", "power_state", "arch",
+ *              "qemu_version", "machine", "cpu", "memory", "files",
+ *              "options"; the order of the report),
  *     "objects": [strings: refs, names, values; per code in
  *                 docs/qualification.md],
  *     "message": a sentence naming the objects, "fix": what would fix it }

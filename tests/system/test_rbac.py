@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import JsonRpc, XapiFailure, wait_for
+from conftest import XapiFailure
 
 USERS = (("admin", "adminpw", "pool-admin"),
          ("ro", "ropw", "read-only"),
@@ -93,7 +93,6 @@ def test_invalid_session(rt):
 def test_no_password_hash_in_replies(rt):
     admin = rt.xapi()
     vm = admin.call("VM.create", {"name_label": "h"})
-    hashes = [line for line in rt.admin("user", "list").stdout.split()]
     blobs = []
     methods = admin.raw("system.listMethods")
     classes = sorted({m.split(".")[0] for m in methods
@@ -117,11 +116,7 @@ def test_no_password_hash_in_replies(rt):
             or m.endswith("change_password"), m
     assert not any("sqlite" in m.lower() or "database" in m.lower()
                    for m in methods)
-    # The hashes are on disk (sanity: the check above would catch them).
-    db = next(rt.state_dir.glob("*.db"), None)
-    if db is not None:
-        assert b"$argon2id$" in db.read_bytes() or True
-    assert vm
+    assert vm in text
 
 
 def test_idle_session_expires(ternd_factory):
@@ -130,18 +125,12 @@ def test_idle_session_expires(ternd_factory):
     x.call("VM.get_all")  # fresh session works
     time.sleep(0.5)
     x.call("VM.get_all")  # activity keeps it alive
-    wait_for(lambda: expired(x), 6, "the idle session to expire")
+    # Idleness is the thing under test, so this sleep is the scenario, not
+    # a wait for readiness: any poll would keep the session alive.
+    time.sleep(2.5)
     with pytest.raises(XapiFailure) as e:
         x.call("VM.get_all")
     assert e.value.desc == ["SESSION_INVALID", x.session]
     # A new login works.
     t.xapi().call("VM.get_all")
 
-
-def expired(x):
-    try:
-        x.call("pool.get_all")
-        return False
-    except XapiFailure as e:
-        assert e.code == "SESSION_INVALID", e.desc
-        return True
