@@ -20,7 +20,8 @@ typedef struct {
 	gint64 parallel;          /* multifd channels; 1 = none */
 	gboolean auto_converge;
 	gboolean postcopy;
-	gint64 max_duration_s;    /* 0 = no limit */
+	gint64 max_duration_s;    /* default MIGRATE_MAX_DURATION_S */
+	gboolean escalate;        /* climb the policy ladder (policy.c) */
 	gboolean p2p;
 } MigrateOptions;
 
@@ -74,8 +75,12 @@ void migrate_src_recover(Api *api, StoreJournal *j);
 void migrate_src_open(const char *url, const char *fingerprint, ChanFn fn,
 		      gpointer data, ChanConnectFn done);
 
-/* max_duration has passed without convergence: climb the ladder
- * (policy.c) or abort. */
-void migrate_src_escalate(Api *api, const char *vm_ref, Call *call,
-			  gint64 max_duration_s);
+#define MIGRATE_MAX_DURATION_S 600
+
+/* The convergence policy of one migration (policy.c). */
+typedef struct Policy Policy;
+Policy *policy_new(Api *api, const char *vm_ref, Call *call,
+		   const MigrateOptions *o);
+void policy_stop(Policy *p);
+void policy_free(Policy *p);
 void migrate_src_abort_vm(Api *api, const char *vm_ref, const char *why);

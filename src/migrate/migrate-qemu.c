@@ -59,6 +59,8 @@ migrate_options_parse(JsonObject *options, MigrateOptions *o, GError **error)
 
 	memset(o, 0, sizeof *o);
 	o->secure = TRUE;
+	o->escalate = TRUE;
+	o->max_duration_s = MIGRATE_MAX_DURATION_S;
 	o->parallel = 1;
 	for (GList *l = keys; l; l = l->next) {
 		const char *k = l->data;
@@ -88,6 +90,9 @@ migrate_options_parse(JsonObject *options, MigrateOptions *o, GError **error)
 				return FALSE;
 		} else if (strcmp(k, "paused") == 0) {
 			if (!opt_bool(k, v, &o->paused, error))
+				return FALSE;
+		} else if (strcmp(k, "escalate") == 0) {
+			if (!opt_bool(k, v, &o->escalate, error))
 				return FALSE;
 		} else if (strcmp(k, "auto_converge") == 0) {
 			if (!opt_bool(k, v, &o->auto_converge, error))
@@ -313,7 +318,8 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 	cap(caps, "events", TRUE);
 	if (source) {
 		cap(caps, "pause-before-switchover", TRUE);
-		cap(caps, "auto-converge", o->auto_converge);
+		/* On whenever the policy may need it (policy.c). */
+		cap(caps, "auto-converge", o->auto_converge || o->escalate);
 	}
 	json_object_set_array_member(c, "capabilities", caps);
 	seq_add(seq, "migrate-set-capabilities", c);
@@ -328,6 +334,15 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 		double bw = o->bandwidth_mib > 0 ? o->bandwidth_mib * MiB
 						 : 100000.0 * MiB;
 		json_object_set_int_member(p, "max-bandwidth", (gint64)bw);
+		if (!o->auto_converge && o->escalate) {
+			/* Armed but out of reach until the policy says so. */
+			json_object_set_int_member(p,
+				"throttle-trigger-threshold", 100);
+			json_object_set_int_member(p, "cpu-throttle-initial",
+						   5);
+			json_object_set_int_member(p,
+				"cpu-throttle-increment", 5);
+		}
 		if (o->downtime_ms > 0)
 			json_object_set_int_member(p, "downtime-limit",
 						   o->downtime_ms);

@@ -81,7 +81,7 @@ typedef struct {
 	gint64 stop_us;
 	gint64 resume_us;
 	guint poll_id;
-	guint deadline_id;
+	Policy *policy;
 	guint query_id;
 	gint64 query_until_us;
 	gulong cancel_id;
@@ -142,8 +142,7 @@ src_free(Src *s)
 {
 	if (s->poll_id)
 		g_source_remove(s->poll_id);
-	if (s->deadline_id)
-		g_source_remove(s->deadline_id);
+	policy_free(s->policy);
 	if (s->query_id)
 		g_source_remove(s->query_id);
 	if (s->cancel_id && s->call)
@@ -740,6 +739,7 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 	    s->phase == SRC_TRANSFER) {
 		/* The point of no return, journaled before it is passed. */
 		call_task_set_cancellable(s->call, FALSE);
+		policy_stop(s->policy);
 		src_set(s, SRC_SWITCHOVER);
 		g_autoptr(JsonObject) a = json_object_new();
 		json_object_set_string_member(a, "state", "pre-switchover");
@@ -833,18 +833,6 @@ src_cancel_signal(GCancellable *cancel, gpointer data)
 	/* Never abort inside the signal emission (it runs with the
 	 * cancellable's lock); go round the main loop once. */
 	g_idle_add(src_cancel_idle, data);
-}
-
-static gboolean
-src_deadline(gpointer data)
-{
-	Src *s = data;
-
-	s->deadline_id = 0;
-	if (s->phase < SRC_SWITCHOVER && s->phase != SRC_ABORTED)
-		migrate_src_escalate(s->api, s->vm_ref, s->call,
-				     s->opts.max_duration_s);
-	return G_SOURCE_REMOVE;
 }
 
 void
@@ -1026,9 +1014,7 @@ src_begin(Call *call, SrcKind kind)
 		g_hash_table_insert(src_by_vm, s->vm_ref, s);
 		s->cancel_id = g_cancellable_connect(call->cancel,
 			G_CALLBACK(src_cancel_signal), s, NULL);
-		if (s->opts.max_duration_s > 0)
-			s->deadline_id = g_timeout_add_seconds(
-				s->opts.max_duration_s, src_deadline, s);
+		s->policy = policy_new(api, s->vm_ref, call, &s->opts);
 	}
 	call_set_progress(call, 0.01);
 

@@ -1,7 +1,6 @@
 /*
  * migrate: what both sides share: opening the control channel over TLS,
- * recovery from the journal at start, and the convergence policy when a
- * migration outlives its max_duration.
+ * and recovery from the journal at start.
  *
  * The control channel starts in plain text ("TERN-TLS/1 {}", answered
  * "TLS {}") and then becomes TLS on the same connection, with the
@@ -163,22 +162,6 @@ migrate_src_open(const char *url, const char *fingerprint, ChanFn fn,
 	o->done = done;
 	o->tls = g_str_has_prefix(url, "https:");
 	chan_connect(url, open_on_line, o, open_connected);
-}
-
-/* ---- Convergence policy --------------------------------------------- */
-
-void
-migrate_src_escalate(Api *api, const char *vm_ref, Call *call,
-		     gint64 max_duration_s)
-{
-	g_autofree char *why = g_strdup_printf(
-		"the migration did not converge within max_duration (%"
-		G_GINT64_FORMAT " s); the VM runs on the source",
-		max_duration_s);
-
-	if (call)
-		call_task_update(call, "policy", "abort");
-	migrate_src_abort_vm(api, vm_ref, why);
 }
 
 /* ---- Recovery ------------------------------------------------------- */

@@ -1296,6 +1296,7 @@ static const struct {
 	{ "compress", qualify_opt_bool, "true or false" },
 	{ "parallel", qualify_opt_parallel, "a whole number from 1 to 8" },
 	{ "auto_converge", qualify_opt_bool, "true or false" },
+	{ "escalate", qualify_opt_bool, "true or false" },
 	{ "postcopy", qualify_opt_bool, "true or false" },
 	{ "max_duration", qualify_opt_positive,
 	  "a positive number of seconds" },
