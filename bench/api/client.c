@@ -74,7 +74,7 @@ daemon_cpu_ns(void)
 	if ((d = opendir(path)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		char p2[512];
+		char p2[600];
 		long long ns;
 		FILE *f;
 

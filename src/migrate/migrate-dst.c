@@ -521,7 +521,7 @@ dst_pick_direct_uri(Dst *d, GSocketConnection *conn, GError **error)
 }
 
 static JsonObject *
-dst_vm_record(Dst *d, JsonObject *given)
+dst_vm_record(Dst *d, JsonObject *given, JsonObject *facts)
 {
 	JsonObject *rec = json_object_new();
 	g_autoptr(JsonObject) defaults = vm_default_record();
@@ -536,6 +536,17 @@ dst_vm_record(Dst *d, JsonObject *given)
 				defaults, l->data)));
 	}
 	json_object_set_string_member(rec, "uuid", d->vm_uuid);
+	/* The guest must see the same machine and CPU it had: pin what the
+	 * source resolved ("pc" means a different machine on a newer QEMU). */
+	JsonObject *platform = json_object_get_object_member(rec, "platform");
+	static const char *const pins[][2] = { { "machine", "machine" },
+					       { "cpu", "cpu_model" } };
+	for (guint i = 0; platform && i < G_N_ELEMENTS(pins); i++) {
+		const char *v = json_object_get_string_member_with_default(
+			facts, pins[i][1], NULL);
+		if (v != NULL && *v)
+			json_object_set_string_member(platform, pins[i][0], v);
+	}
 	if (d->opts.dest_name)
 		json_object_set_string_member(rec, "name_label",
 					      d->opts.dest_name);
@@ -628,7 +639,7 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 	g_hash_table_insert(dst_by_id, d->id, d);
 	migrate_chan_set_handler(c, dst_on_ctl, d);
 
-	StoreObj *o = vm_add(api, dst_vm_record(d, vm), &e);
+	StoreObj *o = vm_add(api, dst_vm_record(d, vm, facts), &e);
 	if (o == NULL) {
 		dst_send_error(c, "REFUSED", e, NULL);
 		g_error_free(e);

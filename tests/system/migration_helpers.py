@@ -169,7 +169,14 @@ def boot_guest(host, guest, lines=2, **kw):
     host.api.call("VM.start", vm, False, False)
     uuid = host.api.call("VM.get_uuid", vm)
     con = Console(host.console_path(uuid))
-    con.wait_status(lines, timeout=40, what=f"memcheck on {host.name}")
+    deadline = time.monotonic() + 40
+    while len(con.status()) < lines:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {lines} MEMCHECK lines on {host.name} after 40 s;"
+                        f" power_state "
+                        f"{host.api.call('VM.get_power_state', vm)}, console:\n"
+                        + con.text()[-1500:] + "\nternd log:\n" + host.log_tail(30))
+        time.sleep(0.05)
     return vm, uuid, con
 
 
