@@ -1,7 +1,7 @@
 #!/bin/bash
 # tern API benchmark, side by side with libvirtd 9.0 (issue 2, point 10).
 #
-#   bash bench/api/run.sh          # as root; about 3 minutes
+#   bash bench/api/run.sh          # as root; about 4 minutes (5 passes of ~15 s tern + ~30 s libvirt)
 #
 # Builds the tree (ninja -C build) and the measuring client (client.c, plain
 # cc into a temp dir), then runs PASSES passes.  Each pass starts a fresh
@@ -12,7 +12,7 @@
 # folder, never into the peer folder.  The table also quotes libvirt's
 # baseline from api-raw-2026-11-22/ (api-results-2026-11-22.md).
 #
-# Env knobs: PASSES (3)  N (1000)  LIBVIRT (1: rerun api.sh interleaved;
+# Env knobs: PASSES (5)  N (1000)  LIBVIRT (1: rerun api.sh interleaved;
 #            0: quote the 2026-11-22 file only)  GETREC_CALLS (2000)
 #            GETALL_RUNS (20)  VMLIST_RUNS (10)  EVENT_RUNS (200)
 #            RESULTS (bench/api/RESULTS.md)  RAW (bench/api/raw-<date>)
@@ -23,7 +23,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 PY=/usr/bin/python3
 PEER=${PEER:-$(cd "$TOP/.." && pwd)/shared/peer/libvirt}
-PASSES=${PASSES:-3}
+PASSES=${PASSES:-5}
 N=${N:-1000}
 LIBVIRT=${LIBVIRT:-1}
 DATE=$(date +%F)
@@ -38,7 +38,7 @@ log() { echo "[run.sh $(date +%T)] $*" >&2; }
 
 RUN=$WORK/run-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RUN" "$RAW"
-rm -f "$RAW"/tern.p*.json "$RAW"/libvirt.p*.json "$RAW"/*.log "$RAW"/libvirt-results.md
+rm -f "$RAW"/tern.p*.json "$RAW"/libvirt.p*.json "$RAW"/libvirt.p*.snap* "$RAW"/*.log "$RAW"/libvirt-results.md
 cleanup() { if [ "$KEEP_RUN" = 0 ]; then rm -rf "$RUN"; fi; }
 trap cleanup EXIT
 
@@ -65,9 +65,11 @@ for P in $(seq 1 "$PASSES"); do
     TERN_IN+=("$RAW/tern.p$P.json")
     if [ "$LIBVIRT" = 1 ]; then
         log "pass $P/$PASSES: libvirtd (api.sh, one pass)"
+        "$PY" "$HERE/bench.py" snap --out "$RAW/libvirt.p$P.snap0"
         PASSES=1 N=$N RAW="$RUN/lv$P" RESULTS="$RUN/lv$P.md" KEEP_RUN=0 \
             bash "$PEER/api.sh" >"$RAW/libvirt.p$P.log" 2>&1 ||
             { tail -20 "$RAW/libvirt.p$P.log" >&2; exit 1; }
+        "$PY" "$HERE/bench.py" snap --out "$RAW/libvirt.p$P.snap1"
         cp "$RUN/lv$P/api.p1.json" "$RAW/libvirt.p$P.json"
         LV_IN+=("$RAW/libvirt.p$P.json")
     fi
@@ -103,6 +105,7 @@ BASE=()
 [ -d "$BASELINE_DIR" ] && BASE=("$BASELINE_DIR"/api.p*.json)
 "$PY" "$HERE/bench.py" report --out "$RESULTS" --header "$HDR" \
     --tern "${TERN_IN[@]}" --libvirt "${LV_IN[@]}" --baseline "${BASE[@]}" \
-    --libvirt-md "$LV_MD" --extra "${EXTRA:-$HERE/analysis.md}"
+    --libvirt-md "$LV_MD" --libvirt-snaps $(ls "$RAW"/libvirt.p*.snap* 2>/dev/null | sort -V) \
+    --extra "${EXTRA:-$HERE/analysis.md}"
 log "results: $RESULTS"
 cat "$RESULTS"

@@ -530,7 +530,14 @@ def tern(a):
                 new_vm = dst.api.call('VM.get_by_uuid', uuid)
                 dcon = Console(os.path.join(dst.run, 'vms', uuid,
                                             'console.log'))
-                alive = check_guest(con, dcon)
+                try:
+                    alive = check_guest(con, dcon)
+                except RuntimeError:
+                    for nm, c in (('src', con), ('dst', dcon)):
+                        with open(os.path.join(a.work, 'failed-%s-%d-%s.log'
+                                               % (mode, i, nm)), 'w') as f:
+                            f.write(c.text())
+                    raise
                 con.close()
                 try:
                     src.api.call('task.destroy', task)
@@ -644,8 +651,35 @@ def report(a):
     L = []
     P = L.append
     P('# Live migration: tern vs plain QEMU (one host, loopback, TCG)\n')
-    P('Produced by `bench/migration/run.sh` on %s. Raw JSON and logs: `%s`.\n'
-      % (meta['date'], meta['raw']))
+    P('Produced by `bench/migration/run.sh` (%s, %d s). Raw JSON: '
+      '`bench/migration/raw/`; ternd debug logs and QEMU consoles of the run: '
+      '`%s`.\n' % (meta['date'], meta['duration_s'], meta['work']))
+    P('**Machine:** `%s`; %s CPUs (%s); QEMU %s, GnuTLS %s; TCG (no KVM).'
+      % (meta['uname'], meta['nproc'], meta['cpu'], meta['qemu'],
+         meta['gnutls']))
+    P('Other QEMU processes on the machine when measuring started: %s '
+      '(load average %s; %s at the end).\n' % (
+          meta['others_at_start'], meta['load_at_start'], meta['load_at_end']))
+    P('**Guest (every row but libvirt\'s):** the tern test guest '
+      '(tools/guest: Debian %s, busybox + memcheck initramfs), %d MiB RAM, '
+      '1 vCPU, kernel args `console=ttyS0 quiet memcheck.mib=%d '
+      'memcheck.rate=%d memcheck.interval_ms=500`: memcheck fills %d MiB '
+      'with a verifiable pattern and rewrites random pages at %d MiB/s '
+      'while it verifies everything. Each migration therefore moves about '
+      '%d MiB of non-zero pages plus what is dirtied meanwhile; the rest of '
+      'RAM is zero pages. Downtime limit %d ms (QEMU\'s default) and '
+      'max-bandwidth 100000 MiB/s (unlimited) on every path. Every '
+      'migration is checked: memcheck goes on at the destination with the '
+      'next seq and errors=0.\n' % (
+          meta['kernel_guest'], meta['memory_mib'], meta['mc_mib'],
+          meta['mc_rate'], meta['mc_mib'], meta['mc_rate'], meta['mc_mib'],
+          meta['downtime_ms']))
+    P('**Rounds:** %d warm-up + %d measured per row, alternating direction '
+      '(A->B, B->A, ...). The baseline runs first with its own QEMUs; then '
+      'one guest on tern host A is migrated in the three tern modes '
+      'interleaved (round 1: direct-plain, direct-secure, tunnelled-secure; '
+      'round 2: the same ...), so slow periods hit every tern mode alike. '
+      'Only one guest runs at any time.\n' % (meta['warmup'], meta['rounds']))
     P('## Summary (medians of %d measured rounds per row; ratio to the '
       'baseline in brackets)\n' % meta['rounds'])
     P('| path | total ms | QEMU downtime ms | blackout ms (STOP->RESUME) '
@@ -756,10 +790,79 @@ def report(a):
                  fmt((r.get('bytes') or 0) / MIB, 1), fmt(thr(r)),
                  r.get('seq_after'), r.get('errors')))
     P('')
-    with open(a.out_table, 'w') as f:
-        f.write('\n'.join(L) + '\n')
     if lv is not None:
-        pass
+        libvirt_section(P, lv, meta)
+    else:
+        P('## libvirt 9.0\n')
+        P('Not run in this run (LIBVIRT=0 or ../shared/peer/libvirt missing).'
+          ' Its own results, from ../shared/peer/libvirt/results-2026-11-22.md'
+          ' (idle 512 MiB guest, 94 MiB moved, medians of 15): plain QEMU '
+          '162 ms total, 898 MiB/s; libvirt native 478 ms (2.95x), downtime '
+          '17 ms; libvirt tunnelled 653 ms at 362 MiB/s (40% of its '
+          'baseline).\n')
+    P('## How to rerun\n')
+    P('```')
+    P('sudo bash bench/migration/run.sh            # about %d minutes'
+      % max(1, round(meta['duration_s'] / 60.0)))
+    P('ROUNDS=5 WARMUP=1 MEMORY_MIB=1024 MC_MIB=512 MC_RATE=64 DOWNTIME_MS=300 \\')
+    P('  LIBVIRT=1 LV_PASSES=1 LV_ROUNDS=4 bash bench/migration/run.sh   # the defaults')
+    P('```\n')
+    P('run.sh builds tern (meson/ninja) and the test guest, waits (up to '
+      'QUIET_WAIT s) until no other QEMU runs on the machine, runs the '
+      'baseline, the three tern modes and (LIBVIRT=1) '
+      '../shared/peer/libvirt/run.sh with PASSES=%d ROUNDS=%d WARMUP=1, then '
+      'writes this file. `bench.py` is the driver (sub-commands `baseline`, '
+      '`tern`, `report`); Python standard library only. The sections below '
+      'this point are regenerated too; a hand-written reading, if any, is '
+      'appended after the run.\n' % (meta['libvirt_passes'],
+                                     meta['libvirt_rounds']))
+    with open(a.out, 'w') as f:
+        f.write('\n'.join(L) + '\n')
+
+
+def libvirt_section(P, text, meta):
+    rows = {}
+    for line in text.splitlines():
+        c = [x.strip() for x in line.strip().strip('|').split('|')]
+        if len(c) == 8 and c[0] in ('baseline-qemu', 'libvirt-native',
+                                    'libvirt-tunnelled', 'baseline-qemu-veth',
+                                    'baseline-qemu-veth-libvirtcaps') \
+                and c[0] not in rows:
+            rows[c[0]] = c
+    P('## libvirt 9.0 in the same run (its own guest)\n')
+    if 'baseline-qemu' not in rows:
+        P('The libvirt run produced no summary table; see its log.\n')
+        return
+    P('From ../shared/peer/libvirt/run.sh run right after the tern rows '
+      '(PASSES=%d, ROUNDS=%d, 1 warm-up per pass; medians of %d). **Its guest '
+      'differs**: an idle busybox initramfs in 512 MiB that writes nothing '
+      '(about 94 MiB of non-zero pages move), same Debian kernel and QEMU, '
+      'over a veth pair between two network namespaces for libvirt. So '
+      'compare each libvirt row with *its own* plain-QEMU baseline from the '
+      'same harness, as the ratios do, not with the tern rows above. Its '
+      'throughput is data / QEMU stream events (setup -> completed) and its '
+      'total is libvirt\'s "Time elapsed" (job start on the source -> '
+      'destination resumed).\n' % (
+          meta['libvirt_passes'], meta['libvirt_rounds'],
+          meta['libvirt_passes'] * meta['libvirt_rounds']))
+    P('| path | total ms | downtime ms | STOP->RESUME ms | throughput MiB/s '
+      '| data MiB | rounds |')
+    P('|---|---:|---:|---:|---:|---:|---:|')
+    base = rows['baseline-qemu']
+
+    def r(v, bv):
+        try:
+            return '%s (%.2fx)' % (v, float(v) / float(bv))
+        except (ValueError, ZeroDivisionError):
+            return v
+    for k in ('baseline-qemu', 'baseline-qemu-veth', 'libvirt-native',
+              'libvirt-tunnelled'):
+        if k in rows:
+            c = rows[k]
+            P('| %s | %s | %s | %s | %s | %s | %s |' % (
+                k, r(c[1], base[1]), c[2], c[6], r(c[4], base[4]), c[3],
+                c[7]))
+    P('')
 
 
 def main():
@@ -788,7 +891,7 @@ def main():
     r.add_argument('--tern', required=True)
     r.add_argument('--libvirt')
     r.add_argument('--meta', required=True)
-    r.add_argument('--out-table', required=True)
+    r.add_argument('--out', required=True)
     a = ap.parse_args()
     if a.cmd in ('baseline', 'tern'):
         a.args = ('console=ttyS0 quiet memcheck.mib=%d memcheck.rate=%d '

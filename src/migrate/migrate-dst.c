@@ -172,7 +172,7 @@ dst_take_token(const char *token, const char *vm_uuid, gboolean test,
 			 "already used)", NULL);
 		return NULL;
 	}
-	if (t->vm != NULL && g_strcmp0(t->vm, vm_uuid) != 0) {
+	if (t->vm != NULL && vm_uuid != NULL && g_strcmp0(t->vm, vm_uuid)) {
 		xerr_set(error, "SESSION_AUTHENTICATION_FAILED", "migration",
 			 "the migration token was issued for another VM",
 			 NULL);
@@ -806,6 +806,12 @@ accept_on_line(Chan *c, const char *verb, JsonObject *msg,
 		   (a->tls || !api->cfg.tls)) {
 		dst_query(api, c, msg);
 		migrate_chan_set_handler(c, NULL, NULL);
+	} else if (strcmp(verb, "TERN-PROBE/1") == 0) {
+		g_autofree char *psk = dst_take_token(
+			json_object_get_string_member_with_default(msg,
+				"token", NULL), NULL, FALSE, NULL);
+		migrate_chan_set_handler(c, NULL, NULL);
+		migrate_probe_accept(c, msg, psk != NULL);
 	} else if (strcmp(verb, "TERN-DATA/1") == 0) {
 		const char *key = json_object_get_string_member_with_default(
 			msg, "data_key", "");

@@ -84,3 +84,9 @@ Policy *policy_new(Api *api, const char *vm_ref, Call *call,
 void policy_stop(Policy *p);
 void policy_free(Policy *p);
 void migrate_src_abort_vm(Api *api, const char *vm_ref, const char *why);
+
+/* The channel probe (probe.c): BPS is 0 when it failed. */
+typedef void (*ProbeFn)(double bps, gpointer data);
+void migrate_probe(const char *url, const char *token, gint64 bytes,
+		   ProbeFn done, gpointer data);
+void migrate_probe_accept(Chan *c, JsonObject *msg, gboolean token_ok);

@@ -31,6 +31,7 @@
 #include <tern/tern.h>
 
 #include "common/xerr.h"
+#include "migrate/predict.h"
 #include "qemu/driver.h"
 
 typedef enum {
@@ -86,9 +87,14 @@ typedef struct {
 	gint64 query_until_us;
 	gulong cancel_id;
 	JsonObject *stats;        /* last query-migrate "ram" and friends */
+	JsonObject *blockers_reply; /* SRC_CHECK: waiting for the prediction */
+	int check_pending;        /* SRC_CHECK: probe and dirty rate */
+	double probe_bps;
+	JsonObject *prediction;
 } Src;
 
-static GHashTable *src_by_vm;    /* vm ref -> Src */
+static GHashTable *src_by_vm;    /* vm ref -> Src (sends only) */
+static GHashTable *src_by_id;    /* migration id -> Src (all) */
 
 static void src_abort(Src *s, GError *error);
 static void src_finish(Src *s);
@@ -149,6 +155,12 @@ src_free(Src *s)
 		g_cancellable_disconnect(s->call->cancel, s->cancel_id);
 	if (src_by_vm && g_hash_table_lookup(src_by_vm, s->vm_ref) == s)
 		g_hash_table_remove(src_by_vm, s->vm_ref);
+	if (src_by_id && g_hash_table_lookup(src_by_id, s->id) == s)
+		g_hash_table_remove(src_by_id, s->id);
+	if (s->blockers_reply)
+		json_object_unref(s->blockers_reply);
+	if (s->prediction)
+		json_object_unref(s->prediction);
 	chan_free(s->ctl);
 	chan_free(s->data);
 	if (s->psk)
@@ -373,6 +385,9 @@ src_finish(Src *s)
 	}
 	store_journal_delete(api->store, s->id, NULL);
 	event_notify(api);
+	if (s->live && s->stats)
+		predict_learn(api, &s->opts, s->stats,
+			      (g_get_real_time() - s->start_us) / 1000, 0);
 	if (s->call) {
 		src_final_figures(s);
 		call_return_string(s->call, s->dst_vm_ref);
@@ -534,6 +549,90 @@ src_ask_destination(Src *s)
 		s->query_id = g_timeout_add(500, src_query_again, s);
 }
 
+/* ---- Prediction ----------------------------------------------------- */
+
+static Src *
+src_lookup_id(const char *id)
+{
+	return src_by_id ? g_hash_table_lookup(src_by_id, id) : NULL;
+}
+
+static void
+src_check_answer(Src *s)
+{
+	JsonObject *r = json_object_new();
+
+	json_object_set_array_member(r, "blockers", json_array_new());
+	if (s->prediction)
+		json_object_set_object_member(r, "prediction",
+			json_object_ref(s->prediction));
+	call_return(s->call, json_node_init_object(json_node_alloc(), r));
+	json_object_unref(r);
+	s->phase = SRC_ABORTED;
+	src_end_op(s);
+	src_free(s);
+}
+
+static void
+src_predicted(JsonObject *prediction, gpointer data)
+{
+	g_autofree char *id = data;
+	Src *s = src_lookup_id(id);
+
+	if (s == NULL)
+		return; /* the migration ended first */
+	if (s->prediction)
+		json_object_unref(s->prediction);
+	s->prediction = json_object_ref(prediction);
+	if (s->kind == SRC_CHECK) {
+		src_check_answer(s);
+		return;
+	}
+	if (s->call == NULL)
+		return;
+	/* Kept in the task, as strings like every other figure. */
+	g_autoptr(JsonObject) kv = json_object_new();
+	g_autoptr(GList) keys = json_object_get_members(prediction);
+	for (GList *l = keys; l; l = l->next) {
+		JsonNode *n = json_object_get_member(prediction, l->data);
+		g_autofree char *k = g_strconcat("predicted_", l->data, NULL);
+		g_autofree char *v = json_node_get_value_type(n) ==
+					     G_TYPE_STRING
+			? g_strdup(json_node_get_string(n))
+			: json_node_get_value_type(n) == G_TYPE_BOOLEAN
+			? g_strdup(json_node_get_boolean(n) ? "true" : "false")
+			: g_strdup_printf("%.3f", json_node_get_double(n));
+		json_object_set_string_member(kv, k, v);
+	}
+	call_task_update_many(s->call, kv);
+}
+
+static void
+src_probed(double bps, gpointer data)
+{
+	g_autofree char *id = data;
+	Src *s = src_lookup_id(id);
+	StoreObj *vm;
+
+	if (s == NULL)
+		return;
+	s->probe_bps = bps;
+	vm = store_get_typed(s->api->store, "VM", s->vm_ref);
+	if (vm == NULL)
+		return src_check_answer(s);
+	predict_measure(s->api, vm, &s->opts, bps, src_predicted,
+			g_strdup(s->id));
+}
+
+/* migrate_check with no blocker: probe the channel, measure the guest,
+ * answer with the prediction. */
+static void
+src_check_predict(Src *s)
+{
+	migrate_probe(s->url, s->token, 64 * 1024 * 1024, src_probed,
+		      g_strdup(s->id));
+}
+
 /* ---- Control channel ------------------------------------------------ */
 
 static void src_start_transfer(Src *s);
@@ -588,14 +687,9 @@ src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	if (strcmp(verb, "QUALIFIED") == 0 && s->phase == SRC_QUALIFY) {
 		chan_free(c);
 		s->ctl = NULL;
-		JsonObject *r = json_object_new();
-		json_object_set_array_member(r, "blockers", json_array_new());
 		if (s->kind == SRC_CHECK)
-			call_return(s->call, json_node_init_object(
-				json_node_alloc(), r));
-		else
-			call_return(s->call, NULL);
-		json_object_unref(r);
+			return src_check_predict(s);
+		call_return(s->call, NULL);
 		s->phase = SRC_ABORTED;
 		src_end_op(s);
 		src_free(s);
@@ -1008,6 +1102,12 @@ src_begin(Call *call, SrcKind kind)
 		return call_fail(call, e);
 	}
 	s->call = call_ref(call);
+	if (src_by_id == NULL)
+		src_by_id = g_hash_table_new(g_str_hash, g_str_equal);
+	g_hash_table_insert(src_by_id, s->id, s);
+	if (kind == SRC_SEND && live)
+		predict_measure(api, vm, &s->opts, 0, src_predicted,
+				g_strdup(s->id));
 	if (kind == SRC_SEND) {
 		if (src_by_vm == NULL)
 			src_by_vm = g_hash_table_new(g_str_hash, g_str_equal);

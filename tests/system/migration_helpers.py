@@ -96,10 +96,13 @@ def short_dir():
 
 
 @pytest.fixture
-def hosts():
-    """Two started hosts A and B, each a ternd on its own loopback port."""
+def hosts(request):
+    """Two started hosts A and B, each a ternd on its own loopback port.
+    When the test fails, their directories (logs, journals) are kept and
+    the end of both logs is printed."""
     base = short_dir()
     made = []
+    failed_before = request.session.testsfailed
     try:
         for name in ("a", "b"):
             t = Ternd(base / name)
@@ -109,7 +112,12 @@ def hosts():
     finally:
         for t in made:
             t.close()
-        shutil.rmtree(base, ignore_errors=True)
+        if request.session.testsfailed > failed_before:
+            for t in made:
+                print(f"\n--- {t.log_path} (kept) ---\n"
+                      + "\n".join(t.log_text().splitlines()[-40:]))
+        else:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 class Console:
