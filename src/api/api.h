@@ -112,7 +112,10 @@ struct Call {
 };
 
 struct Session {
-	char *ref;
+	char *ref;                /* the secret: never listed or logged */
+	char *uuid;
+	char *originator;
+	char *created;
 	char *user;
 	Role role;
 	gboolean local_root;

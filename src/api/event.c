@@ -78,7 +78,7 @@ event_reply(Api *api, JsonArray *events, char **classes, guint64 last)
 	JsonObject *counts = json_object_new();
 	g_autofree char *tok = event_token(last);
 	static const char *const all[] = { "pool", "host", "VM", "task",
-					   "session", NULL };
+					   NULL };
 
 	for (guint i = 0; all[i]; i++) {
 		if (!event_wanted(classes, all[i]))
@@ -201,7 +201,7 @@ event_current_state(Api *api, char **classes)
 {
 	JsonArray *a = json_array_new();
 	static const char *const all[] = { "pool", "host", "VM", "task",
-					   "session", NULL };
+					   NULL };
 
 	for (guint c = 0; all[c]; c++) {
 		if (!event_wanted(classes, all[c]))

@@ -1,11 +1,11 @@
 /*
  * session: logging in and out, and who the caller is.
  *
- * A session is a record of the transient class "session" (so the generated
- * getters serve it) plus a Session struct with what dispatch needs on every
- * call: the user, the role and when it was last used.  The session's
- * reference is its secret, so references come from the CSPRNG
- * (store_new_ref).  Passwords are checked against Argon2id hashes
+ * A session is a Session struct with what dispatch needs on every call:
+ * the user, the role and when it was last used.  The session's reference
+ * is its secret, so references come from the CSPRNG (store_new_ref) and
+ * sessions are kept out of the store: nothing lists them, no event
+ * carries them, and a session can read only its own record.  Passwords are checked against Argon2id hashes
  * (libsodium) in a worker thread, since a good hash is slow on purpose and
  * the main loop must keep serving.  A root process on the local Unix socket
  * is authenticated by its peer credentials, as XAPI trusts local root.
@@ -23,6 +23,9 @@ session_free(Session *s)
 	if (s == NULL)
 		return;
 	g_free(s->ref);
+	g_free(s->uuid);
+	g_free(s->originator);
+	g_free(s->created);
 	g_free(s->user);
 	g_free(s);
 }
@@ -38,9 +41,7 @@ session_lookup(Api *api, const char *ref)
 	if (api->cfg.session_idle_s > 0 &&
 	    now - s->last_active_us > (gint64)api->cfg.session_idle_s *
 					      G_USEC_PER_SEC) {
-		StoreObj *o = store_get_typed(api->store, "session", ref);
-		if (o)
-			store_remove(api->store, o, NULL);
+		g_info("session: %s's session expired", s->user);
 		g_hash_table_remove(api->sessions, ref);
 		return NULL;
 	}
@@ -69,31 +70,16 @@ static Session *
 session_create(Api *api, const char *user, Role role, gboolean local_root,
 	       const char *originator, GError **error)
 {
-	JsonObject *rec = json_object_new();
-	g_autofree char *uuid = store_new_uuid();
+	Session *s = g_new0(Session, 1);
 	g_autofree char *now = api_now_datetime();
 
-	json_object_set_string_member(rec, "uuid", uuid);
-	json_object_set_string_member(rec, "this_host", api->host_ref);
-	json_object_set_string_member(rec, "this_user", "OpaqueRef:NULL");
-	json_object_set_string_member(rec, "auth_user_name", user);
-	json_object_set_string_member(rec, "last_active", now);
-	json_object_set_string_member(rec, "validation_time", now);
-	json_object_set_boolean_member(rec, "is_local_superuser", local_root);
-	json_object_set_string_member(rec, "originator", originator);
-	JsonArray *roles = json_array_new();
-	json_array_add_string_element(roles, role_name(role));
-	json_object_set_array_member(rec, "rbac_permissions", roles);
-	json_object_set_object_member(rec, "other_config", json_object_new());
-
-	StoreObj *o = store_add(api->store, "session", rec, error);
-	if (o == NULL)
-		return NULL;
-	Session *s = g_new0(Session, 1);
-	s->ref = g_strdup(o->ref);
+	s->ref = store_new_ref();
+	s->uuid = store_new_uuid();
 	s->user = g_strdup(user);
 	s->role = role;
 	s->local_root = local_root;
+	s->originator = g_strdup(originator);
+	s->created = g_strdup(now);
 	s->last_active_us = g_get_monotonic_time();
 	g_hash_table_insert(api->sessions, s->ref, s);
 	g_info("session: %s logged in as %s", user, role_name(role));
@@ -191,13 +177,75 @@ static void
 session_logout(Call *call)
 {
 	Session *s = call->session;
-	StoreObj *o = store_get_typed(call->api->store, "session", s->ref);
 
-	if (o)
-		store_remove(call->api->store, o, NULL);
 	g_hash_table_remove(call->api->sessions, s->ref);
 	call->session = NULL;
 	call_return(call, NULL);
+}
+
+/* The session named by argument 1, which must be the caller's own. */
+static Session *
+session_self(Call *call, GError **error)
+{
+	const char *ref = call_arg_string(call, 1, error);
+
+	if (ref == NULL)
+		return NULL;
+	if (strcmp(ref, call->session->ref) != 0) {
+		xerr_set(error, "HANDLE_INVALID", "session", "", NULL);
+		return NULL;
+	}
+	return call->session;
+}
+
+static JsonObject *
+session_record(Api *api, Session *s)
+{
+	JsonObject *rec = json_object_new();
+	g_autofree char *now = api_now_datetime();
+	JsonArray *roles = json_array_new();
+
+	json_object_set_string_member(rec, "uuid", s->uuid);
+	json_object_set_string_member(rec, "this_host", api->host_ref);
+	json_object_set_string_member(rec, "this_user", "OpaqueRef:NULL");
+	json_object_set_string_member(rec, "auth_user_name", s->user);
+	json_object_set_string_member(rec, "last_active", now);
+	json_object_set_string_member(rec, "validation_time", s->created);
+	json_object_set_boolean_member(rec, "is_local_superuser",
+				       s->local_root);
+	json_object_set_string_member(rec, "originator", s->originator);
+	json_array_add_string_element(roles, role_name(s->role));
+	json_object_set_array_member(rec, "rbac_permissions", roles);
+	json_object_set_object_member(rec, "other_config", json_object_new());
+	return rec;
+}
+
+static void
+session_get_record(Call *call)
+{
+	GError *e = NULL;
+	Session *s = session_self(call, &e);
+
+	if (s == NULL)
+		return call_fail(call, e);
+	JsonObject *rec = session_record(call->api, s);
+	call_return(call, json_node_init_object(json_node_alloc(), rec));
+	json_object_unref(rec);
+}
+
+/* session.get_<field>(self), for the fields of session_record. */
+static void
+session_get_field(Call *call)
+{
+	GError *e = NULL;
+	Session *s = session_self(call, &e);
+
+	if (s == NULL)
+		return call_fail(call, e);
+	g_autoptr(JsonObject) rec = session_record(call->api, s);
+	const char *field = call->name + strlen("session.get_");
+	JsonNode *v = json_object_get_member(rec, field);
+	call_return(call, v ? json_node_copy(v) : NULL);
 }
 
 static void
@@ -205,7 +253,7 @@ session_get_this_host(Call *call)
 {
 	GError *e = NULL;
 
-	if (call_arg_obj(call, 1, "session", &e) == NULL)
+	if (session_self(call, &e) == NULL)
 		return call_fail(call, e);
 	call_return_string(call, call->api->host_ref);
 }
@@ -215,7 +263,7 @@ session_get_this_user(Call *call)
 {
 	GError *e = NULL;
 
-	if (call_arg_obj(call, 1, "session", &e) == NULL)
+	if (session_self(call, &e) == NULL)
 		return call_fail(call, e);
 	call_return_string(call, "OpaqueRef:NULL");
 }
@@ -226,26 +274,21 @@ static const Method session_methods[] = {
 	{ .name = "logout", .fn = session_logout, .nargs = 1 },
 	{ .name = "get_this_host", .fn = session_get_this_host, .nargs = 2 },
 	{ .name = "get_this_user", .fn = session_get_this_user, .nargs = 2 },
+	{ .name = "get_record", .fn = session_get_record, .nargs = 2 },
+	{ .name = "get_uuid", .fn = session_get_field, .nargs = 2 },
+	{ .name = "get_auth_user_name", .fn = session_get_field, .nargs = 2 },
+	{ .name = "get_last_active", .fn = session_get_field, .nargs = 2 },
+	{ .name = "get_is_local_superuser", .fn = session_get_field,
+	  .nargs = 2 },
+	{ .name = "get_rbac_permissions", .fn = session_get_field,
+	  .nargs = 2 },
+	{ .name = "get_originator", .fn = session_get_field, .nargs = 2 },
 	{ NULL }
 };
 
-static const Field session_fields[] = {
-	{ "uuid", FT_STRING },
-	{ "this_host", FT_REF },
-	{ "this_user", FT_REF },
-	{ "last_active", FT_DATETIME },
-	{ "validation_time", FT_DATETIME },
-	{ "auth_user_name", FT_STRING },
-	{ "is_local_superuser", FT_BOOL },
-	{ "originator", FT_STRING },
-	{ "rbac_permissions", FT_SET },
-	{ "other_config", FT_MAP, TRUE },
-	{ NULL }
-};
-
+/* No field table: sessions are never listed (see the top of the file). */
 const ClassDef session_class = {
 	.name = "session",
-	.fields = session_fields,
 	.methods = session_methods,
 	.set_role = ROLE_POOL_ADMIN,
 };

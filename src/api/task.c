@@ -46,8 +46,10 @@ task_create(Api *api, const char *name, Session *session, GError **error)
 	json_object_set_object_member(rec, "current_operations",
 				      json_object_new());
 	json_object_set_string_member(rec, "resident_on", api->host_ref);
-	json_object_set_string_member(rec, "session",
-				      session ? session->ref : "");
+	/* The owner's session is not kept in the record: a session's
+	 * reference is its secret, and tasks are readable by every role. */
+	json_object_set_string_member(rec, "owner",
+				      session ? session->user : "");
 	json_object_set_object_member(rec, "other_config", json_object_new());
 	return store_add(api->store, "task", rec, error);
 }

@@ -14,9 +14,11 @@ is in the run directory, because QEMU outlives ternd by design.
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import xmlrpc.client
 from pathlib import Path
@@ -192,10 +194,12 @@ class Ternd:
                                                      "pool-admin"),)):
         self.base = Path(base)
         self.state_dir = self.base / "state"
-        self.run_dir = self.base / "run"
+        # QMP sockets live in RUN_DIR/vms/<uuid>/ and a Unix socket path
+        # has 108 bytes at most, so the run directory is short, not under
+        # pytest's long tmp_path.
+        self.run_dir = Path(tempfile.mkdtemp(prefix="tern-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.socket = str(self.base / "ternd.sock")
+        self.socket = str(self.run_dir / "ternd.sock")
         self.port = free_port()
         self.extra_args = list(extra_args)
         self.proc = None
@@ -294,6 +298,7 @@ class Ternd:
                 self.stop()
         finally:
             self.kill_qemus()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # Clients.
     def xapi(self, user="admin", password="adminpw"):

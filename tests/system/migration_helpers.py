@@ -17,13 +17,14 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (Ternd, XapiFailure, guest_vm_record, pid_alive,
+from conftest import (TERND, Ternd, XapiFailure, guest_vm_record, pid_alive,
                       wait_for)
 
 STATUS_RE = re.compile(
@@ -95,17 +96,49 @@ def short_dir():
     return Path(tempfile.mkdtemp(prefix="tm", dir="/tmp"))
 
 
-@pytest.fixture
-def hosts(request):
-    """Two started hosts A and B, each a ternd on its own loopback port.
-    When the test fails, their directories (logs, journals) are kept and
-    the end of both logs is printed."""
+class HidingTernd(Ternd):
+    """A ternd in a mount namespace of its own where each directory of HIDE
+    is covered by an empty tmpfs: a host that lacks files the other host,
+    on the same filesystem, has."""
+
+    def __init__(self, base, hide=(), **kw):
+        self.hide = [str(h) for h in hide]
+        super().__init__(base, **kw)
+
+    def start(self, timeout=10):
+        if not self.hide:
+            return super().start(timeout)
+        assert self.proc is None or self.proc.poll() is not None
+        self.log = open(self.log_path, "ab")
+        mounts = " && ".join(f'mount -t tmpfs tmpfs "${{{i + 1}}}"'
+                             for i in range(len(self.hide)))
+        n = len(self.hide)
+        script = f'{mounts} && shift {n} && exec "$@"'
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             script, "sh", *self.hide,
+             str(TERND), "-F", "--state-dir", str(self.state_dir),
+             "--run-dir", str(self.run_dir), "--socket", self.socket,
+             "--listen", f"127.0.0.1:{self.port}", "--no-tls",
+             "--log-level", "debug", *self.extra_args],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        wait_for(self._answers, timeout, "ternd to answer on its port")
+        wait_for(lambda: os.path.exists(self.socket), timeout,
+                 "ternd's unix socket")
+        return self
+
+
+def make_hosts(request, hide_on_b=()):
+    """Generator behind the `hosts` fixture: two started hosts A and B,
+    each a ternd on its own loopback port (B hiding HIDE_ON_B).  When the
+    test fails, their directories (logs, journals) are kept and the end of
+    both logs is printed."""
     base = short_dir()
     made = []
     failed_before = request.session.testsfailed
     try:
-        for name in ("a", "b"):
-            t = Ternd(base / name)
+        for name, hide in (("a", ()), ("b", hide_on_b)):
+            t = HidingTernd(base / name, hide)
             made.append(t)
             t.start()
         yield Host(made[0], "A"), Host(made[1], "B")
@@ -118,6 +151,12 @@ def hosts(request):
                       + "\n".join(t.log_text().splitlines()[-40:]))
         else:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def hosts(request):
+    """Two started hosts A and B (see make_hosts)."""
+    yield from make_hosts(request)
 
 
 class Console:

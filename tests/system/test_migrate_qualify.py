@@ -1,12 +1,16 @@
 """A destination that cannot run the VM refuses it before anything stops.
 
-Both hosts share one filesystem here, so "the destination lacks the VM's
-kernel" is made by pointing the VM at a kernel (and initrd) copied into a
-temporary directory and removing the copies once the VM has started (QEMU
-has loaded them).  The destination's qualification then fails with a clear
-error naming the missing files, reported together, and the VM keeps
-running on the source, in the same QEMU; the destination has no record and
-no QEMU.  Nothing moves: the transfer phase is never reached.
+Both hosts share one filesystem here.  The VM boots from copies of the
+guest's kernel and initrd in a directory of their own, and host B's ternd
+runs in a mount namespace where an empty tmpfs covers that directory: B
+lacks both files that A has.  B's qualification must then refuse the VM
+with a clear error naming both missing files (all failed checks reported
+together), before any memory moves; the VM keeps running on A in the same
+QEMU, and B has no record and no QEMU.
+
+A second case removes the files on both hosts after QEMU has loaded them:
+the source does not have them either, and the migration must still fail
+without harm.
 """
 
 import os
@@ -16,74 +20,109 @@ import pytest
 
 from conftest import XapiFailure
 from migration_helpers import (assert_no_vm, assert_running, boot_guest,
-                               hosts, p2p_dest, short_dir, start_migration,
-                               token, vm_pid, wait_task)
-
-__all__ = ["hosts"]
+                               make_hosts, p2p_dest, short_dir,
+                               start_migration, token, vm_pid, wait_task)
 
 
 @pytest.fixture
-def vanishing_guest(guest):
-    """Copies of the guest's kernel and initrd in a directory of their own."""
+def boot_dir(guest):
+    """Copies of the guest's kernel and initrd in a directory of their
+    own: (dir, kernel, initrd)."""
     d = short_dir()
-    kernel, initrd = (shutil.copy(p, d / name)
-                      for p, name in zip(guest, ("vmlinuz", "initrd.img")))
-    yield str(kernel), str(initrd)
+    kernel = shutil.copy(guest[0], d / "vmlinuz")
+    initrd = shutil.copy(guest[1], d / "initrd.img")
+    yield d, str(kernel), str(initrd)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def hosts_b_lacks_boot_dir(request, boot_dir):
+    yield from make_hosts(request, hide_on_b=(boot_dir[0],))
+
+
+@pytest.fixture
+def hosts(request):
+    yield from make_hosts(request)
 
 
 def err_text(err):
     return " ".join(map(str, err))
 
 
-@pytest.mark.parametrize("control", ["managed", "p2p"])
-def test_missing_kernel_refused_before_anything_stops(hosts, vanishing_guest,
-                                                      control):
-    a, b = hosts
-    kernel, initrd = vanishing_guest
-    vm, uuid, con = boot_guest(a, (kernel, initrd), lines=2)
-    pid = vm_pid(a, vm)
-    os.unlink(kernel)
-    os.unlink(initrd)
-
-    if control == "managed":
-        dest, opts = token(b, uuid), {}
-        # The check alone says the same, and does not consume the token.
-        t = a.api.call("Async.VM.assert_can_migrate", vm, dest, True, {}, {},
-                       opts)
-        rec = wait_task(a.api, t, timeout=30)
-        assert rec["status"] == "failure", rec
-        check_err = rec["error_info"]
-        print("assert_can_migrate:", check_err)
-        assert kernel in err_text(check_err), check_err
-    else:
-        dest, opts = p2p_dest(b), {"control": "p2p"}
-
+def migrate_refused(a, vm, dest, opts):
+    """Runs migrate_send, expects a failure; returns (error_info, phases,
+    task record or None)."""
     phases = []
     try:
         task = start_migration(a, vm, dest, True, opts)
     except XapiFailure as e:
-        err = e.desc
-    else:
-        rec = wait_task(a.api, task, timeout=30, on_poll=lambda r: phases.append(
-            r["other_config"].get("phase")))
-        assert rec["status"] == "failure", (rec["status"], rec["other_config"])
-        err = rec["error_info"]
-        assert int(rec["other_config"].get("transferred_bytes", "0")) == 0
-    print("migrate_send:", err, "phases:", phases)
-    text = err_text(err)
-    # Clear: names the missing kernel; complete: the initrd too.
-    assert kernel in text, err
-    assert initrd in text, err
-    assert "transfer" not in phases and "switchover" not in phases, phases
+        return e.desc, phases, None
+    rec = wait_task(a.api, task, timeout=30,
+                    on_poll=lambda r: phases.append(
+                        r["other_config"].get("phase")))
+    assert rec["status"] == "failure", (rec["status"], rec["other_config"])
+    return rec["error_info"], phases, rec
 
-    # The VM never stopped: same QEMU, memcheck counting on.
+
+def still_running_nothing_moved(a, b, vm, uuid, pid, con):
     assert_running(a, vm, pid)
     n = len(con.status())
     st = con.wait_status(n + 2, 10, "memcheck to go on at the source")
     assert all(s["errors"] == "0" for s in st)
     seqs = [int(s["seq"]) for s in st]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-    # Nothing at the destination.
     assert_no_vm(b, uuid)
     assert b.vms() == {}
+
+
+@pytest.mark.parametrize("control", ["managed", "p2p"])
+def test_destination_lacks_kernel(hosts_b_lacks_boot_dir, boot_dir, control):
+    a, b = hosts_b_lacks_boot_dir
+    _, kernel, initrd = boot_dir
+    vm, uuid, con = boot_guest(a, (kernel, initrd), lines=2)
+    pid = vm_pid(a, vm)
+
+    if control == "managed":
+        dest, opts = token(b, uuid), {}
+        # The check alone (VM.assert_can_migrate) finds the same, and does
+        # not consume the token.
+        t = a.api.call("Async.VM.assert_can_migrate", vm, dest, True, {}, {},
+                       opts)
+        rec = wait_task(a.api, t, timeout=30)
+        assert rec["status"] == "failure", rec
+        print("assert_can_migrate:", rec["error_info"])
+        text = err_text(rec["error_info"])
+        assert kernel in text and initrd in text, rec["error_info"]
+    else:
+        dest, opts = p2p_dest(b), {"control": "p2p"}
+
+    err, phases, rec = migrate_refused(a, vm, dest, opts)
+    print("migrate_send:", err, "phases:", phases)
+    text = err_text(err)
+    # Clear: names both missing files, reported together.
+    assert kernel in text, err
+    assert initrd in text, err
+    assert "missing" in text.lower(), err
+    # Refused by qualification: no QEMU was started, no byte moved.
+    assert "DOMAIN_BUILDER_ERROR" not in text, err
+    assert not {"transfer", "switchover"} & set(phases), phases
+    if rec is not None:
+        assert int(rec["other_config"].get("transferred_bytes", "0")) == 0
+    still_running_nothing_moved(a, b, vm, uuid, pid, con)
+
+
+def test_kernel_gone_on_both_hosts(hosts, boot_dir):
+    """The kernel vanished after QEMU loaded it, on the source too: the
+    migration fails, naming the kernel, and the VM runs on at the source."""
+    a, b = hosts
+    _, kernel, initrd = boot_dir
+    vm, uuid, con = boot_guest(a, (kernel, initrd), lines=2)
+    pid = vm_pid(a, vm)
+    os.unlink(kernel)
+    os.unlink(initrd)
+
+    err, phases, rec = migrate_refused(a, vm, token(b, uuid), {})
+    print("migrate_send:", err, "phases:", phases)
+    assert kernel in err_text(err), err
+    assert not {"transfer", "switchover"} & set(phases), phases
+    still_running_nothing_moved(a, b, vm, uuid, pid, con)

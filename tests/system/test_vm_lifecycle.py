@@ -193,12 +193,14 @@ def test_other_operation_in_progress(api, host, guest):
         api.call("VM.pause", vm)
     assert e.value.code == "OTHER_OPERATION_IN_PROGRESS", e.value.desc
     assert e.value.params[0] == "VM" and e.value.params[1] == vm
+    # End the hanging clean shutdown the quick way: its QEMU dies, which
+    # ends the operation (see test_cancel_clean_shutdown_frees_vm).
+    os.kill(qemu_pid(api, vm), 9)
+    wait_for(lambda: api.call("task.get_status", task) != "pending", 10,
+             "the clean_shutdown task to end")
+    wait_for(lambda: api.call("VM.get_power_state", vm) == "Halted", 10,
+             "the VM to halt")
     # Two concurrent starts of a halted VM: exactly one wins.
-    api.call("task.cancel", task) if False else None
-    wait_for(lambda: api.call("task.get_status", task) != "pending", 120,
-             "the clean_shutdown to end")
-    if api.call("VM.get_power_state", vm) != "Halted":
-        api.call("VM.hard_shutdown", vm)
     results = []
     barrier = threading.Barrier(2)
 
@@ -247,10 +249,13 @@ def test_cli_power(api, host, guest):
 
 
 def test_ten_vms_at_once(api, host, guest):
+    # 80 MiB, not 64: the Debian cloud kernel and initramfs print nothing
+    # at all in 64 MiB (checked with plain QEMU), 72 MiB is the least that
+    # boots.
     args = ("console=ttyS0 quiet memcheck.mib=8 memcheck.rate=2 "
             "memcheck.interval_ms=300")
     vms = [api.call("VM.create", guest_vm_record(guest, name=f"ten{i}",
-                                                 memory_mib=64, args=args))
+                                                 memory_mib=80, args=args))
            for i in range(10)]
     tasks = [api.call("Async.VM.start", vm, False, False) for vm in vms]
     wait_for(lambda: all(api.call("task.get_status", t) != "pending"
@@ -269,3 +274,27 @@ def test_ten_vms_at_once(api, host, guest):
                          for vm in vms), 30, "ten VMs to halt")
     wait_for(lambda: not any(pid_alive(p) for p in pids), 10,
              "ten QEMUs to exit")
+
+
+@pytest.mark.xfail(reason="ternd bug: task.cancel of Async.VM.clean_shutdown "
+                   "marks the task cancelled but leaves clean_shutdown in "
+                   "current_operations until the 60 s ACPI timeout, so "
+                   "hard_shutdown is refused (OTHER_OPERATION_IN_PROGRESS)",
+                   strict=True)
+def test_cancel_clean_shutdown_frees_vm(api, host, guest):
+    vm = start_guest(api, guest, "cancel", memory_mib=96)
+    pid = qemu_pid(api, vm)
+    try:
+        task = api.call("Async.VM.clean_shutdown", vm)
+        wait_for(lambda: api.call("VM.get_current_operations", vm), 5,
+                 "clean_shutdown in current_operations")
+        api.call("task.cancel", task)
+        wait_for(lambda: api.call("task.get_status", task) != "pending", 10,
+                 "the task to end")
+        api.call("VM.hard_shutdown", vm)
+        assert api.call("VM.get_power_state", vm) == "Halted"
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, 9)
+        wait_for(lambda: api.call("VM.get_power_state", vm) == "Halted", 10,
+                 "the VM to halt")
