@@ -6,10 +6,11 @@ Sub-commands:
             with tern's own command line (src/qemu/driver.c qemu_argv), QMP
             on both, destination `-incoming tcp:127.0.0.1:PORT`; back and
             forth ROUNDS times.
-  tern      two ternd hosts on loopback (HTTPS), the same guest created and
-            booted on A, then migrated A->B->A... in the modes given,
-            interleaved round by round (managed control: the driver asks the
-            destination for the token and hands it to the source).
+  tern      two ternd hosts on loopback (HTTPS), the guest created and
+            booted on A, then migrated A->B->A... in the modes given (round
+            by round when several; run.sh gives one mode per call).  Managed
+            control: the driver asks the destination for the token and hands
+            it to the source.
   report    raw JSON -> RESULTS.md.
 
 Standard library only.  Every process this file starts is tracked by PID
@@ -553,11 +554,18 @@ def tern(a):
                             (t - t_first) * 1000)
 
                 def num(k):
+                    # tern copies QEMU's figures from its last query-migrate;
+                    # QEMU 7.2 can say "completed" before it fills in
+                    # total-time/downtime, so 0 there means "not reported"
                     v = oc.get(k)
                     try:
-                        return float(v)
+                        v = float(v)
                     except (TypeError, ValueError):
                         return None
+                    if v == 0 and k in ('downtime_ms', 'qemu_total_ms',
+                                        'bytes'):
+                        return None
+                    return v
                 r = {
                     'round': i, 'warmup': i < a.warmup,
                     'dir': 'AB'[cur] + '->' + 'AB'[1 - cur],
@@ -632,8 +640,10 @@ def rng(s, k, nd=0, scale=1.0):
 def report(a):
     with open(a.baseline) as f:
         bl = json.load(f)
-    with open(a.tern) as f:
-        tr = json.load(f)
+    tr = {'modes': {}}
+    for path in a.tern:
+        with open(path) as f:
+            tr['modes'].update(json.load(f)['modes'])
     lv = None
     if a.libvirt and os.path.exists(a.libvirt):
         with open(a.libvirt) as f:
@@ -676,10 +686,10 @@ def report(a):
           meta['downtime_ms']))
     P('**Rounds:** %d warm-up + %d measured per row, alternating direction '
       '(A->B, B->A, ...). The baseline runs first with its own QEMUs; then '
-      'one guest on tern host A is migrated in the three tern modes '
-      'interleaved (round 1: direct-plain, direct-secure, tunnelled-secure; '
-      'round 2: the same ...), so slow periods hit every tern mode alike. '
-      'Only one guest runs at any time.\n' % (meta['warmup'], meta['rounds']))
+      'each tern mode in its own block: a fresh pair of ternd hosts on '
+      'loopback (HTTPS, self-signed, managed control), the guest created and '
+      'booted on A, then migrated back and forth. Only one guest runs at '
+      'any time.\n' % (meta['warmup'], meta['rounds']))
     P('## Summary (medians of %d measured rounds per row; ratio to the '
       'baseline in brackets)\n' % meta['rounds'])
     P('| path | total ms | QEMU downtime ms | blackout ms (STOP->RESUME) '
@@ -888,7 +898,7 @@ def main():
             p.add_argument('--modes', default=','.join(MODES))
     r = sub.add_parser('report')
     r.add_argument('--baseline', required=True)
-    r.add_argument('--tern', required=True)
+    r.add_argument('--tern', required=True, nargs='+')
     r.add_argument('--libvirt')
     r.add_argument('--meta', required=True)
     r.add_argument('--out', required=True)

@@ -111,11 +111,22 @@ http_origin(SoupServerMessage *msg, CallOrigin *origin)
 	memset(origin, 0, sizeof *origin);
 	if (sock != NULL &&
 	    g_socket_get_family(sock) == G_SOCKET_FAMILY_UNIX) {
-		g_autoptr(GCredentials) cred = g_socket_get_credentials(sock,
-									NULL);
+		/* The peer of a connection never changes: ask the kernel
+		 * once per connection, not once per request. */
+		gpointer cached = g_object_get_data(G_OBJECT(sock),
+						    "tern-peer-uid");
+		if (cached == NULL) {
+			g_autoptr(GCredentials) cred =
+				g_socket_get_credentials(sock, NULL);
+			uid_t uid = cred ? g_credentials_get_unix_user(cred,
+								       NULL)
+					 : (uid_t)-1;
+			cached = GSIZE_TO_POINTER((gsize)uid + 1);
+			g_object_set_data(G_OBJECT(sock), "tern-peer-uid",
+					  cached);
+		}
 		origin->local = TRUE;
-		origin->root = cred != NULL &&
-			       g_credentials_get_unix_user(cred, NULL) == 0;
+		origin->root = GPOINTER_TO_SIZE(cached) - 1 == 0;
 		origin->peer = "local";
 	} else {
 		origin->peer = (char *)soup_server_message_get_remote_host(msg);
