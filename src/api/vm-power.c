@@ -209,9 +209,27 @@ vm_power_start_done(Api *api, const char *vm_ref, const GError *error,
 
 /* ---- shutdown ------------------------------------------------------- */
 
+/* As in XAPI, a hard operation overrides a clean one that the guest is
+ * taking its time over: the clean one's slot is released first (its call
+ * still ends when the VM halts). */
+static void
+vm_power_preempt_clean(Call *call)
+{
+	StoreObj *vm = store_get_typed(call->api->store, "VM",
+				       call_arg_string(call, 1, NULL));
+	JsonObject *cur = vm ? json_object_get_object_member(
+		vm->rec, "current_operations") : NULL;
+	g_autoptr(GList) ops = cur ? json_object_get_values(cur) : NULL;
+
+	if (ops != NULL && g_str_has_prefix(json_node_get_string(ops->data),
+					    "clean_"))
+		vm_op_end(call->api, vm->ref);
+}
+
 void
 vm_power_hard_shutdown(Call *call)
 {
+	vm_power_preempt_clean(call);
 	StoreObj *vm = vm_power_begin(call, "Running|Paused", "hard_shutdown");
 
 	if (vm == NULL)
@@ -226,6 +244,7 @@ typedef struct {
 	guint timeout_id;
 	gboolean reboot;
 	gulong cancel_id;
+	guint cancel_idle_id;
 } Clean;
 
 static void
@@ -233,6 +252,10 @@ clean_free(Clean *c)
 {
 	if (c->timeout_id)
 		g_source_remove(c->timeout_id);
+	if (c->cancel_id)
+		g_cancellable_disconnect(c->call->cancel, c->cancel_id);
+	if (c->cancel_idle_id)
+		g_source_remove(c->cancel_idle_id);
 	call_unref(c->call);
 	g_free(c->vm_ref);
 	g_free(c);
@@ -271,6 +294,34 @@ clean_timeout(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* task.cancel: stop waiting for the guest; the VM is left as it is. */
+static gboolean
+clean_cancel_idle(gpointer data)
+{
+	Clean *c = data;
+	Api *api = c->call->api;
+
+	c->cancel_idle_id = 0;
+	if (c->timeout_id == 0)
+		return G_SOURCE_REMOVE; /* answered already */
+	g_source_remove(c->timeout_id);
+	c->timeout_id = 0;
+	vm_op_end(api, c->vm_ref);
+	g_autofree char *task = g_strdup(c->call->task_ref);
+	call_fail(c->call, xerr_new("TASK_CANCELLED", task, NULL));
+	return G_SOURCE_REMOVE;
+}
+
+static void
+clean_cancelled(GCancellable *cancel, gpointer data)
+{
+	Clean *c = data;
+
+	/* Not inside the signal emission: go round the main loop once. */
+	if (c->cancel_idle_id == 0)
+		c->cancel_idle_id = g_idle_add(clean_cancel_idle, c);
+}
+
 static void
 clean_powerdown_sent(Qmp *qmp, JsonNode *ret, const GError *error,
 		     gpointer data)
@@ -297,6 +348,8 @@ vm_power_clean_shutdown(Call *call)
 	c->vm_ref = g_strdup(vm->ref);
 	c->timeout_id = g_timeout_add_seconds(VM_CLEAN_TIMEOUT_S,
 					      clean_timeout, c);
+	c->cancel_id = g_cancellable_connect(call->cancel,
+		G_CALLBACK(clean_cancelled), c, NULL);
 	/* The guest's power-off ends QEMU; the hang-up completes the call. */
 	qemu_vm_on_exit(qemu_vm_lookup(call->api, vm->ref), clean_stopped, c);
 	qemu_vm_call(call->api, vm->ref, "system_powerdown", NULL,
@@ -319,6 +372,8 @@ vm_power_clean_reboot(Call *call)
 	c->reboot = TRUE;
 	c->timeout_id = g_timeout_add_seconds(VM_CLEAN_TIMEOUT_S,
 					      clean_timeout, c);
+	c->cancel_id = g_cancellable_connect(call->cancel,
+		G_CALLBACK(clean_cancelled), c, NULL);
 	qemu_vm_reboot_on_shutdown(qemu_vm_lookup(call->api, vm->ref),
 				   clean_stopped, c);
 	qemu_vm_call(call->api, vm->ref, "system_powerdown", NULL,
@@ -376,6 +431,7 @@ vm_power_hard_reboot(Call *call)
 
 	if (vm == NULL)
 		return call_fail(call, e);
+	vm_power_preempt_clean(call);
 	/* A reset keeps the QEMU process; a paused VM runs again after. */
 	if (strcmp(vm_power_state(vm), "Paused") == 0)
 		return vm_power_simple(call, "Paused", "hard_reboot",

@@ -186,11 +186,22 @@ vm_record_from_map(JsonObject *given, GError **error)
 			return NULL;
 		json_object_set_member(rec, f->name, api_field_normalise(f, v));
 	}
-	/* A record that names only memory_static_max means that much. */
+	/* A record that names only memory_static_max means that much;
+	 * whatever was given, keep XAPI's order static_min <= dynamic_min <=
+	 * dynamic_max <= static_max by lowering what is above its bound. */
+	gint64 smax = json_object_get_int_member(rec, "memory_static_max");
 	if (!dyn_given) {
-		gint64 m = json_object_get_int_member(rec, "memory_static_max");
-		json_object_set_int_member(rec, "memory_dynamic_max", m);
-		json_object_set_int_member(rec, "memory_dynamic_min", m);
+		json_object_set_int_member(rec, "memory_dynamic_max", smax);
+		json_object_set_int_member(rec, "memory_dynamic_min", smax);
+	}
+	static const char *const order[] = { "memory_dynamic_max",
+		"memory_dynamic_min", "memory_static_min" };
+	gint64 bound = smax;
+	for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+		gint64 v = json_object_get_int_member(rec, order[i]);
+		if (v > bound)
+			json_object_set_int_member(rec, order[i], bound);
+		bound = MIN(v, bound);
 	}
 	if (!json_object_has_member(given, "VCPUs_at_startup"))
 		json_object_set_int_member(rec, "VCPUs_at_startup",
@@ -283,9 +294,9 @@ vm_clone(Call *call)
 
 static const Method vm_methods[] = {
 	{ .name = "create", .fn = vm_create, .nargs = 2,
-	  .role = ROLE_VM_POWER_ADMIN },
+	  .role = ROLE_VM_POWER_ADMIN, .async = TRUE },
 	{ .name = "destroy", .fn = vm_destroy, .nargs = 2,
-	  .role = ROLE_VM_POWER_ADMIN },
+	  .role = ROLE_VM_POWER_ADMIN, .async = TRUE },
 	{ .name = "clone", .fn = vm_clone, .nargs = 3,
 	  .role = ROLE_VM_POWER_ADMIN, .async = TRUE },
 	{ .name = "start", .fn = vm_power_start, .nargs = 4,

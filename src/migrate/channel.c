@@ -307,8 +307,11 @@ chan_connected(GObject *src, GAsyncResult *res, gpointer data)
 		c->done(NULL, e, c->data);
 		g_error_free(e);
 	} else {
-		g_socket_set_option(g_socket_connection_get_socket(conn),
-				    IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+		GSocket *sock = g_socket_connection_get_socket(conn);
+		/* The client's timeout bounds the connect only: a control
+		 * channel is quiet for as long as the stream takes. */
+		g_socket_set_timeout(sock, 0);
+		g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 		c->done(chan_new(G_IO_STREAM(conn), c->fn, c->data), NULL,
 			c->data);
 	}

@@ -86,6 +86,7 @@ typedef struct {
 	guint query_id;
 	gint64 query_until_us;
 	gulong cancel_id;
+	guint cancel_idle_id;
 	JsonObject *stats;        /* last query-migrate "ram" and friends */
 	JsonObject *blockers_reply; /* SRC_CHECK: waiting for the prediction */
 	int check_pending;        /* SRC_CHECK: probe and dirty rate */
@@ -149,6 +150,8 @@ src_free(Src *s)
 	if (s->poll_id)
 		g_source_remove(s->poll_id);
 	policy_free(s->policy);
+	if (s->cancel_idle_id)
+		g_source_remove(s->cancel_idle_id);
 	if (s->query_id)
 		g_source_remove(s->query_id);
 	if (s->cancel_id && s->call)
@@ -891,8 +894,10 @@ src_ctl_open(Chan *c, const GError *error, gpointer data)
 	json_object_set_string_member(m, "token", s->token);
 	json_object_set_string_member(m, "migration_id", s->id);
 	json_object_set_string_member(m, "secret", s->secret);
-	json_object_set_object_member(m, "facts",
-				      qualify_src_facts(s->api, vm, s->live));
+	JsonObject *facts = qualify_src_facts(s->api, vm, s->live);
+	/* The destination names the VM by our ref in its XAPI errors. */
+	json_object_set_string_member(facts, "vm_ref", s->vm_ref);
+	json_object_set_object_member(m, "facts", facts);
 	json_object_set_object_member(m, "vm", store_obj_dup(vm));
 	json_object_set_object_member(m, "options",
 				      json_object_ref(s->options));
@@ -917,6 +922,9 @@ src_cancelled(GCancellable *cancel, gpointer data)
 static gboolean
 src_cancel_idle(gpointer data)
 {
+	Src *s = data;
+
+	s->cancel_idle_id = 0;
 	src_cancelled(NULL, data);
 	return G_SOURCE_REMOVE;
 }
@@ -926,7 +934,10 @@ src_cancel_signal(GCancellable *cancel, gpointer data)
 {
 	/* Never abort inside the signal emission (it runs with the
 	 * cancellable's lock); go round the main loop once. */
-	g_idle_add(src_cancel_idle, data);
+	Src *s = data;
+
+	if (s->cancel_idle_id == 0)
+		s->cancel_idle_id = g_idle_add(src_cancel_idle, s);
 }
 
 void

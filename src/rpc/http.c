@@ -15,6 +15,8 @@
 #include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -317,6 +319,9 @@ http_incoming(GSocketService *service, GSocketConnection *conn,
 
 	s->http = data;
 	s->conn = g_object_ref(conn);
+	/* libsoup writes headers and body apart: without this, Nagle and
+	 * delayed ACKs hold every reply for tens of milliseconds. */
+	g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 	g_socket_set_blocking(sock, FALSE);
 	s->source = g_socket_create_source(sock, G_IO_IN | G_IO_HUP, NULL);
 	g_source_set_callback(s->source, G_SOURCE_FUNC(sniff_ready), s, NULL);

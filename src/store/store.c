@@ -399,12 +399,46 @@ store_remove(Store *store, StoreObj *o, GError **error)
 	return TRUE;
 }
 
+/* json_node_copy shares objects and arrays with the original; a record
+ * edit needs its own, all the way down. */
+static JsonNode *
+store_deep_copy(JsonNode *n)
+{
+	if (JSON_NODE_HOLDS_OBJECT(n)) {
+		JsonObject *src = json_node_get_object(n);
+		JsonObject *dst = json_object_new();
+		JsonObjectIter it;
+		const char *k;
+		JsonNode *v;
+
+		json_object_iter_init(&it, src);
+		while (json_object_iter_next(&it, &k, &v))
+			json_object_set_member(dst, k, store_deep_copy(v));
+		JsonNode *out = json_node_init_object(json_node_alloc(), dst);
+		json_object_unref(dst);
+		return out;
+	}
+	if (JSON_NODE_HOLDS_ARRAY(n)) {
+		JsonArray *src = json_node_get_array(n);
+		guint len = json_array_get_length(src);
+		JsonArray *dst = json_array_sized_new(len);
+
+		for (guint i = 0; i < len; i++)
+			json_array_add_element(dst, store_deep_copy(
+				json_array_get_element(src, i)));
+		JsonNode *out = json_node_init_array(json_node_alloc(), dst);
+		json_array_unref(dst);
+		return out;
+	}
+	return json_node_copy(n);
+}
+
 JsonObject *
 store_obj_dup(const StoreObj *o)
 {
 	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(),
 						      o->rec);
-	g_autoptr(JsonNode) copy = json_node_copy(n);
+	g_autoptr(JsonNode) copy = store_deep_copy(n);
 
 	return json_object_ref(json_node_get_object(copy));
 }

@@ -9,8 +9,8 @@ Builds on conftest.py and migration_helpers.py (which stay untouched):
   destination;
 - the three ways one machine simulates a destination that cannot take a
   VM: a smaller CPU (`other_config:cpu_model_max`), less memory
-  (`other_config:memory_total`), a kernel file that is gone once QEMU has
-  loaded it;
+  (`other_config:memory_total`), a kernel file B does not see
+  (`HiddenFile`, with migration_helpers.HidingTernd);
 - `xapi_error`, `by_check`, `assert_blocker_complete`: small readers.
 """
 
@@ -19,6 +19,7 @@ import http.client
 import os
 import shutil
 import ssl
+import tempfile
 import subprocess
 import xmlrpc.client
 from pathlib import Path
@@ -50,7 +51,7 @@ class TlsTernd(Ternd):
 
     @property
     def cert_path(self):
-        return self.state_dir / "cert.pem"
+        return self.state_dir / "tls" / "cert.pem"
 
     def start(self, timeout=10):
         assert self.proc is None or self.proc.poll() is not None
@@ -131,31 +132,35 @@ def unlimit_memory(host):
                   "memory_total")
 
 
-class VanishingFile:
-    """A copy of a file in a directory of its own, removed on demand
-    (QEMU keeps what it loaded) and put back with the same content."""
+class HiddenFile:
+    """A copy of SRC in a directory DIR of its own, which host B's ternd
+    (migration_helpers.HidingTernd, hide=(DIR,)) sees through an empty
+    tmpfs of its mount namespace.  A always has the file; B has it only
+    after put_on_b() (a copy written through /proc/PID/root, i.e. into B's
+    tmpfs) and lacks it again after remove_from_b()."""
 
     def __init__(self, src, name):
-        self.dir = Path(_mkdtemp())
+        self.dir = Path(tempfile.mkdtemp(prefix="tk", dir="/tmp"))
         self.src = src
         self.path = self.dir / name
         shutil.copy(src, self.path)
+        self.ternd_b = None
 
-    def remove(self):
-        if self.path.exists():
-            self.path.unlink()
+    def on_b(self):
+        assert self.ternd_b is not None and self.ternd_b.alive()
+        return Path(f"/proc/{self.ternd_b.proc.pid}/root") / \
+            self.path.relative_to("/")
 
-    def restore(self):
-        if not self.path.exists():
-            shutil.copy(self.src, self.path)
+    def put_on_b(self):
+        shutil.copy(self.src, self.on_b())
+
+    def remove_from_b(self):
+        p = self.on_b()
+        if p.exists():
+            p.unlink()
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _mkdtemp():
-    import tempfile
-    return tempfile.mkdtemp(prefix="tk", dir="/tmp")
 
 
 # ---- Readers -------------------------------------------------------------
@@ -183,6 +188,6 @@ def assert_blocker_complete(b):
 
 
 __all__ = ["CPU_MODEL", "CPU_MODEL_MISSING", "SMALL_CPU", "MIB", "TlsTernd",
-           "VanishingFile", "assert_blocker_complete", "by_check",
+           "HiddenFile", "assert_blocker_complete", "by_check",
            "host_record", "limit_cpu", "limit_memory", "memory_reserve",
            "unlimit_cpu", "unlimit_memory", "xapi_error"]

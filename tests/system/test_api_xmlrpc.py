@@ -149,11 +149,6 @@ def test_async_returns_task(api):
     assert clone != vm
 
 
-@pytest.mark.xfail(reason="ternd bug: VM.create with memory_static_max below "
-                   "the 256 MiB default keeps memory_static_min and "
-                   "memory_dynamic_min at 256 MiB, breaking XAPI's "
-                   "static_min <= dynamic_min <= dynamic_max <= static_max",
-                   strict=True)
 def test_vm_create_memory_constraints_consistent(api):
     vm = api.call("VM.create", {"name_label": "small",
                                 "memory_static_max": str(64 << 20),

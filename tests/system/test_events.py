@@ -180,3 +180,15 @@ def test_events_over_jsonrpc(ternd):
     vm = j.call("VM.create", {"name_label": "jev"})
     res = j.call("event.from", ["VM"], tok, 5.0)
     assert [e["operation"] for e in vm_events(res, vm)] == ["add"]
+
+
+def test_snapshots_are_frozen(api):
+    """Each event keeps the record as it was at that change, not as it is
+    now (the store is copy-on-write)."""
+    tok = token_now(api)
+    vm = api.call("VM.create", {"name_label": "v1"})
+    api.call("VM.set_name_label", vm, "v2")
+    api.call("VM.set_name_label", vm, "v3")
+    res = api.call("event.from", ["VM"], tok, 5.0)
+    names = [e["snapshot"]["name_label"] for e in vm_events(res, vm)]
+    assert names == ["v1", "v2", "v3"], names

@@ -4,8 +4,6 @@ the destination has neither a record nor a QEMU for it.  After the
 switchover, cancel is gone from allowed_operations.
 """
 
-import time
-
 import pytest
 
 from conftest import XapiFailure, pid_alive

@@ -276,11 +276,6 @@ def test_ten_vms_at_once(api, host, guest):
              "ten QEMUs to exit")
 
 
-@pytest.mark.xfail(reason="ternd bug: task.cancel of Async.VM.clean_shutdown "
-                   "marks the task cancelled but leaves clean_shutdown in "
-                   "current_operations until the 60 s ACPI timeout, so "
-                   "hard_shutdown is refused (OTHER_OPERATION_IN_PROGRESS)",
-                   strict=True)
 def test_cancel_clean_shutdown_frees_vm(api, host, guest):
     vm = start_guest(api, guest, "cancel", memory_mib=96)
     pid = qemu_pid(api, vm)
