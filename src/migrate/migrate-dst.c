@@ -306,6 +306,7 @@ dst_resumed(Dst *d, gint64 resume_us)
 
 	if (qv)
 		qemu_vm_set_hook(qv, NULL, NULL);
+	migrate_qemu_forget_key(api, d->vm_ref);
 	if (vm != NULL) {
 		g_autofree char *now = api_now_datetime();
 		JsonObject *rec = store_obj_dup(vm);

@@ -41,6 +41,10 @@ void migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 			  gboolean source, const MigrateOptions *o,
 			  QmpReplyFn done, gpointer data);
 
+/* Removes the migration's key file and QEMU's credentials object, once
+ * the stream no longer needs them. */
+void migrate_qemu_forget_key(Api *api, const char *vm_ref);
+
 typedef enum {
 	DST_QUALIFY,
 	DST_STARTING,

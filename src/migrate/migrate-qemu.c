@@ -276,6 +276,24 @@ migrate_write_psk(Api *api, const char *vm_ref, const char *psk,
 }
 
 void
+migrate_qemu_forget_key(Api *api, const char *vm_ref)
+{
+	QemuVm *qv = qemu_vm_lookup(api, vm_ref);
+
+	if (qv == NULL)
+		return;
+	g_autofree char *dir = g_build_filename(qemu_vm_dir(qv), "migrate-tls",
+						NULL);
+	g_autofree char *file = g_build_filename(dir, "keys.psk", NULL);
+	g_unlink(file);
+	g_rmdir(dir);
+	g_autoptr(JsonObject) a = json_object_new();
+	json_object_set_string_member(a, "id", "tern-migrate-tls");
+	qemu_vm_call(api, vm_ref, "object-del", a, migrate_ignore_reply,
+		     NULL);
+}
+
+void
 migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 		     gboolean source, const MigrateOptions *o,
 		     QmpReplyFn done, gpointer data)

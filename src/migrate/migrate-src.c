@@ -405,6 +405,7 @@ src_end_op(Src *s)
 {
 	QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
 
+	migrate_qemu_forget_key(s->api, s->vm_ref);
 	if (qv)
 		qemu_vm_set_hook(qv, NULL, NULL);
 	vm_op_end(s->api, s->vm_ref);

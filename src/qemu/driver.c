@@ -641,12 +641,13 @@ qemu_driver_forget(Api *api, StoreObj *vm)
 {
 	g_autofree char *dir = qemu_vm_dir_for(api, vm->uuid);
 	static const char *const files[] = { "console.log", "qemu.pid",
-					     "qmp.sock", NULL };
+					     "qmp.sock", "migrate-tls/keys.psk",
+					     "migrate-tls", NULL };
 
 	qemu_vm_kill(api, vm->ref);
 	for (guint i = 0; files[i]; i++) {
 		g_autofree char *p = g_build_filename(dir, files[i], NULL);
-		g_unlink(p);
+		g_remove(p);
 	}
 	g_rmdir(dir);
 }
