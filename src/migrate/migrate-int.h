@@ -94,3 +94,17 @@ typedef void (*ProbeFn)(double bps, gpointer data);
 void migrate_probe(const char *url, const char *token, gint64 bytes,
 		   ProbeFn done, gpointer data);
 void migrate_probe_accept(Chan *c, JsonObject *msg, gboolean token_ok);
+
+/* The encrypted tunnel of tunnelled, secure migrations (relay.c): relays
+ * between LOCAL_FD (QEMU's socketpair end) and NET_FD (the peer) with
+ * TLS-PSK in a thread.  Takes both descriptors.  DONE runs on the main
+ * loop when the relay ends; ERROR is NULL when both directions ended
+ * cleanly. */
+typedef void (*RelayDoneFn)(const char *error, guint64 bytes, gpointer data);
+gboolean relay_start(int local_fd, int net_fd, gboolean server,
+		     const char *psk_hex, RelayDoneFn done, gpointer data,
+		     GError **error);
+/* A socketpair for QEMU and the relay; FALSE with ERROR on failure. */
+gboolean relay_socketpair(int sv[2], GError **error);
+/* Does this migration's stream go through the relay? */
+#define MIGRATE_USES_RELAY(o) ((o)->secure && !(o)->direct)

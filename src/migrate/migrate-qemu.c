@@ -307,7 +307,11 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 	seq->data = data;
 	g_queue_init(&seq->cmds);
 
-	if (o->secure) {
+	/* QEMU encrypts only the direct stream; a tunnelled one is
+	 * encrypted by the relay (relay.c). */
+	gboolean qemu_tls = o->secure && o->direct;
+
+	if (qemu_tls) {
 		g_autofree char *dir = migrate_write_psk(api, vm_ref, psk, &e);
 		if (dir == NULL) {
 			done(NULL, NULL, e, data);
@@ -344,7 +348,7 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 
 	JsonObject *p = json_object_new();
 	json_object_set_string_member(p, "tls-creds",
-				      o->secure ? "tern-migrate-tls" : "");
+				      qemu_tls ? "tern-migrate-tls" : "");
 	json_object_set_string_member(p, "tls-hostname", "");
 	if (source) {
 		/* QEMU caps a migration at 128 MiB/s unless told otherwise;

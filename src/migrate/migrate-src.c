@@ -763,6 +763,15 @@ src_getfd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 }
 
 static void
+src_relay_done(const char *error, guint64 bytes, gpointer data)
+{
+	g_autofree char *id = data;
+
+	if (error != NULL)
+		g_info("migrate: src %s: relay: %s", id, error);
+}
+
+static void
 src_on_data(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	    gpointer data)
 {
@@ -778,12 +787,24 @@ src_on_data(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		}
 		return;
 	}
-	/* The destination's QEMU owns its end; ours goes to our QEMU. */
+	/* The destination's QEMU owns its end; ours goes to our QEMU, or,
+	 * for a secure tunnel, to the relay (relay.c). */
 	chan_pause(c);
 	QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
 	int fd = chan_dup_fd(c);
 	if (qv == NULL || fd < 0)
 		return src_abort(s, src_error(s, "no QEMU to send from"));
+	if (MIGRATE_USES_RELAY(&s->opts)) {
+		int sv[2];
+		GError *e = NULL;
+		if (!relay_socketpair(sv, &e) ||
+		    !relay_start(sv[1], fd, FALSE, s->psk, src_relay_done,
+				 g_strdup(s->id), &e)) {
+			close(fd);
+			return src_abort(s, e);
+		}
+		fd = sv[0];
+	}
 	g_autoptr(JsonObject) a = json_object_new();
 	json_object_set_string_member(a, "fdname", "tern-migrate");
 	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, src_getfd_done, s);

@@ -33,7 +33,7 @@
 #define RELAY_PRIORITY \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:-CHACHA20-POLY1305:+PSK:+ECDHE-PSK"
 
-struct Relay {
+typedef struct {
 	int local;                 /* QEMU's socketpair end */
 	int net;                   /* TCP to the peer */
 	gboolean server;
@@ -43,7 +43,7 @@ struct Relay {
 	GThread *thread;
 	char *error;               /* set by the thread on failure */
 	guint64 bytes;             /* plaintext bytes relayed */
-};
+} Relay;
 
 static void
 relay_set_blocking(int fd)
@@ -261,5 +261,23 @@ relay_start(int local_fd, int net_fd, gboolean server, const char *psk_hex,
 	r->done = done;
 	r->data = data;
 	r->thread = g_thread_new("tern-relay", relay_run, r);
+	return TRUE;
+}
+
+gboolean
+relay_socketpair(int sv[2], GError **error)
+{
+	int size = 4 * 1024 * 1024;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		xerr_set(error, "INTERNAL_ERROR", "socketpair",
+			 g_strerror(errno), NULL);
+		return FALSE;
+	}
+	/* Deep buffers keep QEMU writing while the relay encrypts. */
+	for (int i = 0; i < 2; i++) {
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	}
 	return TRUE;
 }
