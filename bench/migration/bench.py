@@ -691,10 +691,15 @@ def report(a):
     with open(a.meta) as f:
         meta = json.load(f)
     rows = [('baseline (plain QEMU -> QEMU)', bl['rounds'])]
+    if bl.get('failed'):
+        fails.append('baseline: ' + bl['failed'])
     if a.baseline_tls and os.path.exists(a.baseline_tls):
         with open(a.baseline_tls) as f:
-            rows.append(('baseline + QEMU TLS-PSK (no tern; reference)',
-                         json.load(f)['rounds']))
+            j = json.load(f)
+        rows.append(('baseline + QEMU TLS-PSK (no tern; reference)',
+                     j['rounds']))
+        if j.get('failed'):
+            fails.append('baseline + QEMU TLS-PSK: ' + j['failed'])
     names = {'tern-direct-plain': 'tern direct, plain',
              'tern-direct-secure': 'tern direct, secure (QEMU TLS-PSK)',
              'tern-tunnelled-secure': 'tern tunnelled, secure (default)'}
@@ -755,7 +760,7 @@ def report(a):
             sum(1 for r in allr if r.get('corrupt')), len(allr)))
     P('')
     for fl in fails:
-        P('**Run aborted:** %s\n' % fl.replace('\n', ' '))
+        P('**Run aborted:** %s\n' % fl.replace('\n', ' ')[:420])
     # targets
     tun = dict(S).get(names['tern-tunnelled-secure'])
     P('## Targets (issue 4, point 11)\n')
@@ -770,7 +775,11 @@ def report(a):
               'pass' if t_ratio >= 0.8 else 'MISS'))
     T = [x for x in S[1:] if x[0].startswith('tern')]
     for n, (s, rs) in T:
-        tot = (med(s, 'total_ms') or 0) / med(b, 'total_ms')
+        if med(s, 'total_ms') is None:
+            P('| %s: total time <= 1.5x baseline | no completed round | '
+              '**not measured** |' % n)
+            continue
+        tot = med(s, 'total_ms') / med(b, 'total_ms')
         P('| %s: total time <= 1.5x baseline | %.2fx (%s vs %s ms) | **%s** |'
           % (n, tot, fmt(med(s, 'total_ms')), fmt(med(b, 'total_ms')),
              'pass' if tot <= 1.5 else 'MISS'))
@@ -778,6 +787,10 @@ def report(a):
         ok = [r for r in rs if r.get('added_ms') is not None]
         worst = max((r['added_ms'] for r in ok), default=None)
         medv = med(s, 'added_ms')
+        if medv is None:
+            P('| %s: blackout <= QEMU downtime + 50 ms | no completed round '
+              'with both figures | **not measured** |' % n)
+            continue
         P('| %s: blackout <= QEMU downtime + 50 ms | median +%s ms, worst '
           '+%s ms | **%s** |' % (n, fmt(medv), fmt(worst),
                                  'pass' if medv is not None and medv <= 50

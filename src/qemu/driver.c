@@ -279,6 +279,31 @@ qemu_on_closed(Qmp *qmp, const GError *reason, gpointer user_data)
 
 /* ---- The command line ----------------------------------------------- */
 
+/*
+ * QEMU before 9.0 loses guest writes during a TCG migration: the fast path
+ * of cpu_physical_memory_sync_dirty_bitmap(), taken when a RAM block's
+ * size is a multiple of 64 pages, clears the migration dirty bits without
+ * resetting TCG's TLB, so later stores through the TLB go unrecorded and
+ * the destination gets stale pages (QEMU commit "physmem: Fix migration
+ * dirty bitmap coherency with TCG memory access").  memcheck shows it: a
+ * guest migrated under TCG at a limited rate resumes with old memory or
+ * panics.  Giving the guest 8 KiB less than a multiple of 256 KiB keeps
+ * QEMU on the slow path, which does reset the TLB.  KVM is not affected.
+ */
+static gboolean
+qemu_tcg_dirty_workaround(Api *api)
+{
+	static int major = -1;
+
+	if (strcmp(qemu_driver_accel(api), "tcg") != 0)
+		return FALSE;
+	if (major < 0) {
+		g_autofree char *v = host_qemu_version(api->cfg.qemu_binary);
+		major = (int)g_ascii_strtoll(v, NULL, 10);
+	}
+	return major < 9;
+}
+
 static const char *
 qemu_map_get(JsonObject *rec, const char *map, const char *key,
 	     const char *def)
@@ -320,7 +345,10 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o)
 	ADD("-cpu");
 	ADD("%s", cpu);
 	ADD("-m");
-	ADD("%" G_GINT64_FORMAT, mem);
+	if (qemu_tcg_dirty_workaround(api))
+		ADD("%" G_GINT64_FORMAT "K", mem * 1024 - 8);
+	else
+		ADD("%" G_GINT64_FORMAT, mem);
 	ADD("-smp");
 	ADD("%" G_GINT64_FORMAT ",maxcpus=%" G_GINT64_FORMAT, vcpus, maxv);
 	ADD("-nodefaults");

@@ -249,13 +249,14 @@ def start_migration(src, vm, dest, live=True, options=None):
 
 
 def wait_task(api, task, timeout=60, on_poll=None):
-    """Polls task.get_record until the task leaves 'pending'."""
+    """Polls task.get_record until the task has ended (neither 'pending'
+    nor 'cancelling')."""
     deadline = time.monotonic() + timeout
     while True:
         rec = api.call("task.get_record", task)
         if on_poll:
             on_poll(rec)
-        if rec["status"] != "pending":
+        if rec["status"] not in ("pending", "cancelling"):
             return rec
         if time.monotonic() > deadline:
             pytest.fail(f"task {task} still pending after {timeout}s: {rec}")
@@ -275,7 +276,7 @@ def wait_phase(api, task, pred, timeout=30, what="migration phase"):
         rec = api.call("task.get_record", task)
         if pred(rec):
             return rec
-        if rec["status"] != "pending":
+        if rec["status"] not in ("pending", "cancelling"):
             pytest.fail(f"task ended ({rec['status']}, {rec['error_info']}) "
                         f"before {what}: {rec['other_config']}")
         return None
