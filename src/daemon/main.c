@@ -164,9 +164,12 @@ main_serve(Config *cfg)
 		  cfg->socket_path);
 	g_main_loop_run(loop);
 
+	/* Stop listening and close the database; the VMs run on.  The API,
+	 * the driver and any operation still in flight are left to the
+	 * process exit: tearing them down would call back into half-freed
+	 * operations, and everything they own is either in QEMU (which
+	 * outlives us) or in the journal (replayed at the next start). */
 	http_free(http);
-	qemu_driver_free(api->qemu);
-	api_free(api);
 	return 0;
 fail:
 	g_critical("ternd: %s", e->message);

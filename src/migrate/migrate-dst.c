@@ -512,6 +512,10 @@ dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 		return dst_abort(d, why);
 	}
 	QemuVm *qv = qemu_vm_lookup(api, vm_ref);
+	StoreObj *vm = store_get_typed(api->store, "VM", vm_ref);
+	if (vm != NULL)
+		vm_set(api, vm, NULL, "domid", json_node_init_int(
+			       json_node_alloc(), qemu_vm_pid(qv)), NULL);
 	qemu_vm_set_hook(qv, dst_on_event, d);
 	qemu_vm_on_exit(qv, dst_vm_gone, g_strdup(d->id));
 	migrate_qemu_prepare(api, vm_ref, d->psk, FALSE, &d->opts,

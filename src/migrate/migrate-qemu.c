@@ -200,8 +200,6 @@ seq_reply(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 	Seq *seq = data;
 	Step *s = g_queue_pop_head(&seq->cmds);
 
-	if (error != NULL && strcmp(s->cmd, "object-del") == 0)
-		error = NULL; /* nothing to delete is fine */
 	if (error != NULL) {
 		g_autoptr(GError) e = g_error_new(error->domain, error->code,
 						  "%s: %s", s->cmd,
@@ -285,12 +283,11 @@ migrate_qemu_forget_key(Api *api, const char *vm_ref)
 	g_autofree char *dir = g_build_filename(qemu_vm_dir(qv), "migrate-tls",
 						NULL);
 	g_autofree char *file = g_build_filename(dir, "keys.psk", NULL);
+	/* Only the key file goes: deleting QEMU's credentials object while
+	 * the migration state may still refer to it crashed QEMU 7.2 (and
+	 * with it the VM); each migration names its own object instead. */
 	g_unlink(file);
 	g_rmdir(dir);
-	g_autoptr(JsonObject) a = json_object_new();
-	json_object_set_string_member(a, "id", "tern-migrate-tls");
-	qemu_vm_call(api, vm_ref, "object-del", a, migrate_ignore_reply,
-		     NULL);
 }
 
 void
@@ -310,6 +307,8 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 	/* QEMU encrypts only the direct stream; a tunnelled one is
 	 * encrypted by the relay (relay.c). */
 	gboolean qemu_tls = o->secure && o->direct;
+	g_autofree char *rnd = migrate_random_hex(8);
+	g_autofree char *tls_id = g_strconcat("tern-tls-", rnd, NULL);
 
 	if (qemu_tls) {
 		g_autofree char *dir = migrate_write_psk(api, vm_ref, psk, &e);
@@ -320,12 +319,9 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 			g_free(seq);
 			return;
 		}
-		JsonObject *del = json_object_new();
-		json_object_set_string_member(del, "id", "tern-migrate-tls");
-		seq_add(seq, "object-del", del);
 		JsonObject *a = json_object_new();
 		json_object_set_string_member(a, "qom-type", "tls-creds-psk");
-		json_object_set_string_member(a, "id", "tern-migrate-tls");
+		json_object_set_string_member(a, "id", tls_id);
 		json_object_set_string_member(a, "endpoint",
 					      source ? "client" : "server");
 		json_object_set_string_member(a, "dir", dir);
@@ -347,8 +343,7 @@ migrate_qemu_prepare(Api *api, const char *vm_ref, const char *psk,
 	seq_add(seq, "migrate-set-capabilities", c);
 
 	JsonObject *p = json_object_new();
-	json_object_set_string_member(p, "tls-creds",
-				      qemu_tls ? "tern-migrate-tls" : "");
+	json_object_set_string_member(p, "tls-creds", qemu_tls ? tls_id : "");
 	json_object_set_string_member(p, "tls-hostname", "");
 	if (source) {
 		/* QEMU caps a migration at 128 MiB/s unless told otherwise;

@@ -77,6 +77,7 @@ typedef struct {
 	char *data_key;
 	char *direct_uri;
 	gboolean qemu_completed;
+	gboolean finishing;       /* the final query-migrate is under way */
 	gboolean dst_running;
 	gint64 start_us;
 	gint64 stop_us;
@@ -370,6 +371,34 @@ src_final_figures(Src *s)
 }
 
 /* ---- Ending --------------------------------------------------------- */
+
+static void src_finish(Src *s);
+
+static void
+src_final_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+{
+	Src *s = data;
+
+	/* QEMU fills total-time and downtime in when it reports completed;
+	 * the figures come from this answer, not the last periodic poll. */
+	src_stats(qmp, ret, error, s);
+	src_finish(s);
+}
+
+/* Both conditions hold: QEMU sent everything, the destination runs. */
+static void
+src_finish_after_stats(Src *s)
+{
+	if (s->finishing)
+		return;
+	s->finishing = TRUE;
+	if (s->poll_id) {
+		g_source_remove(s->poll_id);
+		s->poll_id = 0;
+	}
+	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL,
+		     src_final_stats, s);
+}
 
 static void
 src_finish(Src *s)
@@ -722,8 +751,8 @@ src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		s->resume_us = json_object_get_int_member_with_default(
 			msg, "resume_us", 0);
 		s->dst_running = TRUE;
-		if (s->phase >= SRC_SWITCHOVER)
-			src_finish(s);
+		if (s->phase >= SRC_SWITCHOVER && s->qemu_completed)
+			src_finish_after_stats(s);
 		return;
 	}
 }
@@ -867,12 +896,10 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 	} else if (strcmp(status, "completed") == 0 &&
 		   s->phase >= SRC_SWITCHOVER) {
 		s->qemu_completed = TRUE;
-		qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL,
-			     src_stats, s);
 		if (s->phase == SRC_SWITCHOVER)
 			src_set(s, SRC_CONFIRM);
 		if (s->dst_running)
-			src_finish(s);
+			src_finish_after_stats(s);
 	} else if ((strcmp(status, "failed") == 0 ||
 		    strcmp(status, "cancelled") == 0) &&
 		   s->phase < SRC_SWITCHOVER && s->phase != SRC_ABORTED) {
