@@ -73,16 +73,22 @@ vm_migrate_progress(JsonObject *task, gpointer user_data)
     memset(bar, '#', (size_t)filled);
     memset(bar + filled, '.', (size_t)(30 - filled));
     bar[30] = '\0';
+    /* The daemon's mbps is QEMU's: megabits per second. */
     line = g_strdup_printf("\r[%s] %3d%%  %7.1f MiB/s  remaining %6.0f MiB  ETA %4.0fs  %-12s",
-                           bar, pct, vm_migrate_number(oc, "mbps"),
+                           bar, pct, vm_migrate_number(oc, "mbps") * 1e6 / 8 / (1024.0 * 1024.0),
                            vm_migrate_number(oc, "remaining_bytes") / (1024.0 * 1024.0),
                            vm_migrate_number(oc, "eta_s"), vm_migrate_figure(oc, "phase"));
   } else {
-    line = g_strdup_printf("progress %d%% phase=%s transferred=%s remaining=%s mbps=%s eta_s=%s\n",
-                           pct, vm_migrate_figure(oc, "phase"),
-                           vm_migrate_figure(oc, "transferred_bytes"),
-                           vm_migrate_figure(oc, "remaining_bytes"),
-                           vm_migrate_figure(oc, "mbps"), vm_migrate_figure(oc, "eta_s"));
+    /* One line per change, only with the figures the daemon has sent. */
+    static const char *const keys[] = { "phase", "transferred_bytes", "remaining_bytes",
+                                        "mbps", "eta_s", "policy", NULL };
+    g_autoptr(GString) l = g_string_new(NULL);
+    g_string_printf(l, "progress %d%%", pct);
+    for (guint i = 0; keys[i]; i++)
+      if (*vm_migrate_figure(oc, keys[i]))
+        g_string_append_printf(l, " %s=%s", keys[i], vm_migrate_figure(oc, keys[i]));
+    g_string_append_c(l, '\n');
+    line = g_string_free(g_steal_pointer(&l), FALSE);
   }
   if (mp->last_line && g_str_equal(mp->last_line, line))
     return;
