@@ -113,7 +113,9 @@ main_serve(Config *cfg)
 	if (store == NULL)
 		goto fail;
 
-	if (!cfg->no_tls) {
+	/* The certificate serves the TCP port (API and migration channel);
+	 * without one, the TLS stack is not even loaded. */
+	if (!cfg->no_tls && *cfg->listen) {
 		cert = tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key,
 				&e);
 		if (cert == NULL)
@@ -128,7 +130,7 @@ main_serve(Config *cfg)
 		.cpu_model = cfg->cpu_model,
 		.qemu_binary = cfg->qemu_binary,
 		.session_idle_s = cfg->session_idle_s,
-		.tls = !cfg->no_tls,
+		.tls = cert != NULL,
 		.tls_fingerprint = fp,
 		.memory_reserve = (gint64)cfg->memory_reserve_mib << 20,
 	};

@@ -39,6 +39,8 @@ typedef struct {
 	Http *http;
 	SoupServerMessage *msg;
 	RpcRequest *req;
+	gboolean in_dispatch;     /* api_dispatch has not returned yet */
+	gboolean answered;
 	gboolean paused;
 	gboolean gone;
 	gulong disconnect_id;
@@ -71,6 +73,7 @@ http_reply(JsonNode *value, const GError *error, gpointer data)
 	char *body;
 	gsize len;
 
+	p->answered = TRUE;
 	if (p->gone) {
 		pending_free(p);
 		return;
@@ -94,7 +97,9 @@ http_reply(JsonNode *value, const GError *error, gpointer data)
 	http_respond(p->msg, p->req->encoding, body, len);
 	if (p->paused)
 		soup_server_message_unpause(p->msg);
-	pending_free(p);
+	/* A reply made inside api_dispatch is freed when it returns. */
+	if (!p->in_dispatch)
+		pending_free(p);
 }
 
 static void
@@ -187,13 +192,21 @@ http_handle(SoupServer *server, SoupServerMessage *msg, const char *path,
 	p->msg = g_object_ref(msg);
 	p->req = req;
 	http_origin(msg, &origin);
-	/* Pause first: if the call answers at once, http_reply unpauses. */
+	p->in_dispatch = TRUE;
+	api_dispatch(http->api, req->method, req->params, &origin, http_reply,
+		     p);
+	p->in_dispatch = FALSE;
+	if (p->answered) {
+		/* Most calls answer at once: libsoup sends the reply when this
+		 * handler returns, with no pause and no extra wake-up. */
+		pending_free(p);
+		return;
+	}
+	/* A call that answers later (event.from, login): hold the message. */
 	soup_server_message_pause(msg);
 	p->paused = TRUE;
 	p->disconnect_id = g_signal_connect(msg, "disconnected",
 					    G_CALLBACK(http_disconnected), p);
-	api_dispatch(http->api, req->method, req->params, &origin, http_reply,
-		     p);
 }
 
 static void
