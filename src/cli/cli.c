@@ -327,3 +327,25 @@ cli_mib(JsonObject *record, const char *field)
     return g_strdup("-");
   return g_strdup_printf("%" G_GINT64_FORMAT, bytes / (1024 * 1024));
 }
+
+char *
+cli_begin_vm(Cli *cli, GOptionEntry *entries, int *argc, char ***argv, int *rc)
+{
+  if (!cli_begin(cli, entries, argc, argv, 1, 1, rc))
+    return NULL;
+  return cli_vm_ref(cli, (*argv)[0], rc);
+}
+
+int
+cli_vm_call(Cli *cli, const char *vm, const char *method, int nbool, ...)
+{
+  g_autoptr(JsonArray) params = json_array_new();
+  va_list ap;
+
+  json_array_add_string_element(params, vm);
+  va_start(ap, nbool);
+  for (int i = 0; i < nbool; i++)
+    json_array_add_boolean_element(params, va_arg(ap, gboolean));
+  va_end(ap);
+  return cli_call_async(cli, method, params);
+}

@@ -76,6 +76,15 @@ char *cli_vm_ref(Cli *cli, const char *who, int *rc);
  * the exit code. */
 int cli_call_async(Cli *cli, const char *method, JsonArray *params);
 
+/* The shape every VM command shares: cli_begin with ENTRIES and exactly one
+ * positional argument, resolved to the VM's ref (caller frees); NULL with
+ * *RC set on any failure. */
+char *cli_begin_vm(Cli *cli, GOptionEntry *entries, int *argc, char ***argv,
+                   int *rc);
+/* cli_call_async of METHOD(vm, ARGS...) where ARGS are booleans, given as
+ * a count and the values. */
+int cli_vm_call(Cli *cli, const char *vm, const char *method, int nbool, ...);
+
 /* Prints NODE as pretty JSON on stdout. */
 void cli_print_json(JsonNode *node);
 void cli_print_json_object(JsonObject *o);

@@ -8,9 +8,7 @@ int
 vm_destroy_run(Cli *cli, int argc, char **argv)
 {
   int rc;
-  if (!cli_begin(cli, NULL, &argc, &argv, 1, 1, &rc))
-    return rc;
-  g_autofree char *vm = cli_vm_ref(cli, argv[0], &rc);
+  g_autofree char *vm = cli_begin_vm(cli, NULL, &argc, &argv, &rc);
   if (!vm)
     return rc;
   g_autoptr(GError) error = NULL;

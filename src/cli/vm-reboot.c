@@ -12,12 +12,6 @@ vm_reboot_run(Cli *cli, int argc, char **argv)
     { NULL },
   };
   int rc;
-  if (!cli_begin(cli, entries, &argc, &argv, 1, 1, &rc))
-    return rc;
-  g_autofree char *vm = cli_vm_ref(cli, argv[0], &rc);
-  if (!vm)
-    return rc;
-  g_autoptr(JsonArray) params = json_array_new();
-  json_array_add_string_element(params, vm);
-  return cli_call_async(cli, force ? "VM.hard_reboot" : "VM.clean_reboot", params);
+  g_autofree char *vm = cli_begin_vm(cli, entries, &argc, &argv, &rc);
+  return vm ? cli_vm_call(cli, vm, force ? "VM.hard_reboot" : "VM.clean_reboot", 0) : rc;
 }
