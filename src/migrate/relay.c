@@ -30,8 +30,12 @@
 
 #define RELAY_BUF (512 * 1024)
 #define RELAY_RECORD (16 * 1024)
+/* TLS 1.3, AES-128-GCM only (the fastest AEAD with AES-NI; ChaCha20 is
+ * ten times slower here), the pre-shared key with ECDHE for forward
+ * secrecy. */
 #define RELAY_PRIORITY \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:-CHACHA20-POLY1305:+PSK:+ECDHE-PSK"
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:-CHACHA20-POLY1305:-AES-256-GCM:" \
+	"-AES-256-CCM:-AES-128-CCM:+PSK:+ECDHE-PSK"
 
 typedef struct {
 	int local;                 /* QEMU's socketpair end */
