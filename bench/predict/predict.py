@@ -70,7 +70,7 @@ class Host:
         self.x = xmlrpc.client.ServerProxy(
             "http://localhost/", transport=UnixTransport(sock))
         self.s = self.call("session.login_with_password", "root", "", "1", "b")
-        self.host = self.call("session.get_this_host", self.s)
+        self.host = self.call("session.get_this_host", self.s, self.s)
 
     def call(self, method, *args):
         f = self.x

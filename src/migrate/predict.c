@@ -169,10 +169,16 @@ measure_finish(Measure *m, double dirty_bps)
 	g_autofree char *ks = predict_key(o, "setup");
 	double learned = predict_meta(api, kr, 0);
 	double eff = predict_meta(api, ke, o->secure ? 0.05 : 0.2);
+	/* What QEMU reached here before, for this mode, is the best guess
+	 * (the link cannot carry more than the probe saw); with no history,
+	 * the probe scaled by a typical efficiency for the mode. */
+	double rate = learned > 0 ? learned : m->probe_bps * eff;
+	if (learned > 0 && m->probe_bps > 0 && m->probe_bps < rate)
+		rate = m->probe_bps;
 	PredictIn in = {
 		.memory_bytes = m->memory_bytes,
 		.dirty_bps = dirty_bps,
-		.rate_bps = m->probe_bps > 0 ? m->probe_bps * eff : learned,
+		.rate_bps = rate,
 		.cap_bps = o->bandwidth_mib * MiB,
 		.downtime_ms = o->downtime_ms,
 		.setup_s = predict_meta(api, ks, 0.5),
