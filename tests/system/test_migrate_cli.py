@@ -37,7 +37,8 @@ def check_plain_output(p):
     progress = [l for l in lines if l.startswith("progress ")]
     assert progress, p.stdout
     for l in progress:
-        assert re.match(r"^progress \d+% ", l), l
+        # "progress N%" then only the figures reported so far, key=value.
+        assert re.match(r"^progress \d+%( [a-z_]+=\S+)*$", l), l
     assert any("phase=" in l for l in progress), progress
     done = [l for l in lines if l.startswith("migrated: ")]
     assert len(done) == 1, p.stdout
