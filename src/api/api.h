@@ -105,7 +105,8 @@ struct Call {
 	CallOrigin origin;
 	StoreObj *task;           /* set for Async.* calls */
 	char *task_ref;
-	GCancellable *cancel;     /* cancelled by task.cancel */
+	GCancellable *cancel;     /* cancelled by task.cancel; NULL unless
+				   * the call runs as a task (Async.*) */
 	gboolean done;
 	CallReplyFn reply;
 	gpointer reply_data;

@@ -821,7 +821,6 @@ api_dispatch(Api *api, const char *name, JsonArray *args,
 	call->session = s;
 	call->origin = *origin;
 	call->origin.peer = g_strdup(origin->peer);
-	call->cancel = g_cancellable_new();
 	call->reply = reply;
 	call->reply_data = reply_data;
 
@@ -836,6 +835,8 @@ api_dispatch(Api *api, const char *name, JsonArray *args,
 			return;
 		}
 		call->task_ref = g_strdup(task->ref);
+		/* Only a task can be cancelled (task.cancel). */
+		call->cancel = g_cancellable_new();
 		g_hash_table_insert(api->task_calls, call->task_ref,
 				    call_ref(call));
 		JsonNode *tref = json_node_init_string(json_node_alloc(),

@@ -348,8 +348,9 @@ vm_power_clean_shutdown(Call *call)
 	c->vm_ref = g_strdup(vm->ref);
 	c->timeout_id = g_timeout_add_seconds(VM_CLEAN_TIMEOUT_S,
 					      clean_timeout, c);
-	c->cancel_id = g_cancellable_connect(call->cancel,
-		G_CALLBACK(clean_cancelled), c, NULL);
+	if (call->cancel)
+		c->cancel_id = g_cancellable_connect(call->cancel,
+			G_CALLBACK(clean_cancelled), c, NULL);
 	/* The guest's power-off ends QEMU; the hang-up completes the call. */
 	qemu_vm_on_exit(qemu_vm_lookup(call->api, vm->ref), clean_stopped, c);
 	qemu_vm_call(call->api, vm->ref, "system_powerdown", NULL,
@@ -372,8 +373,9 @@ vm_power_clean_reboot(Call *call)
 	c->reboot = TRUE;
 	c->timeout_id = g_timeout_add_seconds(VM_CLEAN_TIMEOUT_S,
 					      clean_timeout, c);
-	c->cancel_id = g_cancellable_connect(call->cancel,
-		G_CALLBACK(clean_cancelled), c, NULL);
+	if (call->cancel)
+		c->cancel_id = g_cancellable_connect(call->cancel,
+			G_CALLBACK(clean_cancelled), c, NULL);
 	qemu_vm_reboot_on_shutdown(qemu_vm_lookup(call->api, vm->ref),
 				   clean_stopped, c);
 	qemu_vm_call(call->api, vm->ref, "system_powerdown", NULL,

@@ -1172,7 +1172,8 @@ src_begin(Call *call, SrcKind kind)
 		if (src_by_vm == NULL)
 			src_by_vm = g_hash_table_new(g_str_hash, g_str_equal);
 		g_hash_table_insert(src_by_vm, s->vm_ref, s);
-		s->cancel_id = g_cancellable_connect(call->cancel,
+		if (call->cancel)
+			s->cancel_id = g_cancellable_connect(call->cancel,
 			G_CALLBACK(src_cancel_signal), s, NULL);
 		s->policy = policy_new(api, s->vm_ref, call, &s->opts);
 	}

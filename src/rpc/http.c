@@ -209,8 +209,11 @@ http_handle(SoupServer *server, SoupServerMessage *msg, const char *path,
 					    G_CALLBACK(http_disconnected), p);
 }
 
+/* An early handler: runs when the headers are in, before the body is read,
+ * so an oversized body is refused without reading it. */
 static void
-http_got_headers(SoupServerMessage *msg, gpointer data)
+http_early(SoupServer *server, SoupServerMessage *msg, const char *path,
+	   GHashTable *query, gpointer data)
 {
 	Http *http = data;
 	SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
@@ -227,14 +230,6 @@ http_got_headers(SoupServerMessage *msg, gpointer data)
 		soup_server_message_set_status(msg,
 			SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, NULL);
 	}
-}
-
-static void
-http_request_started(SoupServer *server, SoupServerMessage *msg,
-		     gpointer data)
-{
-	g_signal_connect(msg, "got-headers", G_CALLBACK(http_got_headers),
-			 data);
 }
 
 /* ---- The TCP port: TLS, plain HTTP or the migration channel ---------- */
@@ -406,9 +401,9 @@ http_new(Api *api, const HttpConfig *cfg, GError **error)
 	http->max_body = cfg->max_body;
 	http->cert = cfg->cert ? g_object_ref(cfg->cert) : NULL;
 	http->server = soup_server_new("server-header", "ternd", NULL);
+	soup_server_add_early_handler(http->server, NULL, http_early, http,
+				      NULL);
 	soup_server_add_handler(http->server, NULL, http_handle, http, NULL);
-	g_signal_connect(http->server, "request-started",
-			 G_CALLBACK(http_request_started), http);
 
 	if (cfg->unix_path != NULL) {
 		g_autoptr(GSocket) sock = http_unix_socket(cfg->unix_path,
