@@ -8,7 +8,6 @@ migration first, as a host would have in its history: the prediction uses
 the stream rate QEMU reached on earlier migrations of the same mode.
 Writes a Markdown table on stdout; see run.sh.
 """
-import http.client
 import json
 import os
 import platform
@@ -19,29 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import xmlrpc.client
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TERND = os.path.join(TOP, "build/src/daemon/ternd")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ternbench import TERND, TOP, guest, local_proxy  # noqa: E402
 RATES = [int(r) for r in os.environ.get("RATES", "0 8 24 48 96").split()]
 MEM_MIB = int(os.environ.get("MEMORY_MIB", "512"))
 MC_MIB = int(os.environ.get("MC_MIB", "256"))
 ROUNDS = int(os.environ.get("ROUNDS", "2"))
-
-
-class UnixTransport(xmlrpc.client.Transport):
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-
-    def make_connection(self, host):
-        path = self.path
-
-        class Conn(http.client.HTTPConnection):
-            def connect(self):
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-        return Conn("localhost")
 
 
 def free_port():
@@ -67,8 +50,7 @@ class Host:
             if time.time() > deadline:
                 raise RuntimeError("ternd did not start")
             time.sleep(0.05)
-        self.x = xmlrpc.client.ServerProxy(
-            "http://localhost/", transport=UnixTransport(sock))
+        self.x = local_proxy(sock)
         self.s = self.call("session.login_with_password", "root", "", "1", "b")
         self.host = self.call("session.get_this_host", self.s, self.s)
 
@@ -89,13 +71,6 @@ class Host:
                 pass
         self.proc.terminate()
         self.proc.wait()
-
-
-def guest():
-    out = subprocess.run(["bash", os.path.join(TOP, "tools/guest/build.sh")],
-                         capture_output=True, text=True, check=True).stdout
-    v = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
-    return v["TERN_GUEST_KERNEL"], v["TERN_GUEST_INITRD"]
 
 
 def wait_lines(h, vm, n):

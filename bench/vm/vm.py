@@ -10,7 +10,6 @@ Each tern figure has a baseline measured in the same run:
     loop, tests/unit/test-qmp.c).
 Writes Markdown on stdout; see run.sh.
 """
-import http.client
 import json
 import os
 import platform
@@ -22,34 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import xmlrpc.client
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TERND = os.path.join(TOP, "build/src/daemon/ternd")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ternbench import TERND, TOP, guest, local_proxy  # noqa: E402
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 ARGS = "console=ttyS0 quiet memcheck.mib=16 memcheck.rate=4 memcheck.interval_ms=200"
-
-
-class UnixTransport(xmlrpc.client.Transport):
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-
-    def make_connection(self, host):
-        path = self.path
-
-        class Conn(http.client.HTTPConnection):
-            def connect(self):
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
-        return Conn("localhost")
-
-
-def guest():
-    out = subprocess.run(["bash", os.path.join(TOP, "tools/guest/build.sh")],
-                         capture_output=True, text=True, check=True).stdout
-    v = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
-    return v["TERN_GUEST_KERNEL"], v["TERN_GUEST_INITRD"]
 
 
 def wait_file_line(path, pattern, deadline_s=60):
@@ -138,8 +114,7 @@ def main():
         sockp = d + "/run/ternd.sock"
         while not os.path.exists(sockp):
             time.sleep(0.02)
-        x = xmlrpc.client.ServerProxy("http://localhost/",
-                                      transport=UnixTransport(sockp))
+        x = local_proxy(sockp)
         s = x.session.login_with_password("root", "", "1", "b")["Value"]
         idle = rss_kib(proc.pid)
 

@@ -273,21 +273,10 @@ call_set_progress(Call *call, double progress)
 void
 call_task_update(Call *call, const char *key, const char *value)
 {
-	if (call->task_ref == NULL)
-		return;
-	StoreObj *t = store_get_typed(call->api->store, "task",
-				      call->task_ref);
-	if (t == NULL)
-		return;
-	JsonObject *oc = json_object_get_object_member(t->rec, "other_config");
-	if (oc && json_object_has_member(oc, key) &&
-	    g_strcmp0(json_object_get_string_member(oc, key), value) == 0)
-		return;
-	g_autoptr(JsonObject) rec = store_obj_dup(t);
-	oc = json_object_get_object_member(rec, "other_config");
-	json_object_set_string_member(oc, key, value);
-	store_replace(call->api->store, t, json_object_ref(rec), NULL);
-	event_notify(call->api);
+	g_autoptr(JsonObject) kv = json_object_new();
+
+	json_object_set_string_member(kv, key, value);
+	call_task_update_many(call, kv);
 }
 
 void

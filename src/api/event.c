@@ -25,6 +25,10 @@ typedef struct {
 	guint timeout_id;
 } Waiter;
 
+/* The classes event.from reports (sessions never: see session.c). */
+static const char *const event_classes_served[] = { "pool", "host", "VM",
+						    "task", NULL };
+
 static char *event_boot;
 static guint event_idle_id;
 
@@ -77,8 +81,7 @@ event_reply(Api *api, JsonArray *events, char **classes, guint64 last)
 	JsonObject *r = json_object_new();
 	JsonObject *counts = json_object_new();
 	g_autofree char *tok = event_token(last);
-	static const char *const all[] = { "pool", "host", "VM", "task",
-					   NULL };
+	const char *const *all = event_classes_served;
 
 	for (guint i = 0; all[i]; i++) {
 		if (!event_wanted(classes, all[i]))
@@ -200,8 +203,7 @@ static JsonArray *
 event_current_state(Api *api, char **classes)
 {
 	JsonArray *a = json_array_new();
-	static const char *const all[] = { "pool", "host", "VM", "task",
-					   NULL };
+	const char *const *all = event_classes_served;
 
 	for (guint c = 0; all[c]; c++) {
 		if (!event_wanted(classes, all[c]))

@@ -1325,6 +1325,23 @@ qualify_option_text(JsonNode *n)
 	return json_to_string(n, FALSE);
 }
 
+gboolean
+qualify_option_valid(const char *key, JsonNode *n, const char **expect)
+{
+	gboolean is_string = JSON_NODE_HOLDS_VALUE(n) &&
+		json_node_get_value_type(n) == G_TYPE_STRING;
+
+	for (guint i = 0; i < G_N_ELEMENTS(qualify_options); i++) {
+		if (strcmp(key, qualify_options[i].key) != 0)
+			continue;
+		*expect = qualify_options[i].expect;
+		return is_string &&
+		       qualify_options[i].valid(json_node_get_string(n));
+	}
+	*expect = "a migration option tern knows";
+	return FALSE;
+}
+
 static void
 qualify_check_option(Qualify *q, const char *key, JsonNode *n)
 {

@@ -73,6 +73,12 @@ JsonObject *qualify_src_facts(Api *api, StoreObj *vm, gboolean live);
  * are type-checked here.  OPTIONS (may be NULL) are migrate_send's. */
 JsonArray *qualify_check(Api *api, JsonObject *facts, JsonObject *options);
 
+/* Whether N is a well-formed value for migrate_send's option KEY (one
+ * table, used by both sides: the source's parser and the destination's
+ * check); EXPECT says what it must be. */
+gboolean qualify_option_valid(const char *key, JsonNode *n,
+			      const char **expect);
+
 /* The first blocker as an XAPI error with that code's XAPI parameters,
  * followed by one parameter "CODE: message" per further blocker (for the
  * XAPI calls that can only raise one error).  VM_REF names the VM in the

@@ -40,7 +40,8 @@ struct Store {
 	gpointer event_data;
 };
 
-static const char *const store_transient[] = { "task", "session", NULL };
+/* Tasks live in memory only, as in XAPI. */
+static const char *const store_transient[] = { "task", NULL };
 
 static gboolean
 store_is_transient(const char *cls)

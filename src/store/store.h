@@ -1,12 +1,11 @@
 /*
  * store: the daemon's objects, kept in memory and in SQLite.
  *
- * Every XAPI object (pool, host, VM, task, session, ...) is a record: a JSON
+ * Every XAPI object (pool, host, VM, task, ...) is a record: a JSON
  * object of its fields, addressed by an opaque reference.  The store keeps
  * all records in memory for fast reads and writes the persistent classes to
  * SQLite (WAL) before the caller replies, so a change that was answered is
- * on disk.  Tasks and sessions are transient, as in XAPI: they live in
- * memory only.
+ * on disk.  Tasks are transient, as in XAPI: they live in memory only.
  *
  * Records are copy-on-write.  A caller that changes an object takes a copy
  * (store_obj_dup), edits it, and hands it back with store_replace; the old
