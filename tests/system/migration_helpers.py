@@ -76,6 +76,20 @@ class Host:
                 return None
             raise
 
+    def vm_record(self, uuid):
+        """The VM's record, or None when this host has no such record -
+        also when it goes away between the lookup and the read (a
+        destination that aborts a migration destroys its record)."""
+        ref = self.vm_by_uuid(uuid)
+        if ref is None:
+            return None
+        try:
+            return self.api.call("VM.get_record", ref)
+        except XapiFailure as e:
+            if e.code == "HANDLE_INVALID":
+                return None
+            raise
+
     def qemu_pids(self):
         """{uuid: pid} of QEMU processes that are alive, from run files."""
         return {u: p for u, p in self.t.vm_pids().items() if pid_alive(p)}

@@ -68,9 +68,8 @@ def running_copies(a, b, uuid):
         pid = h.qemu_pids().get(uuid)
         if pid:
             qemus.append((h.name, pid))
-        ref = h.vm_by_uuid(uuid)
-        if ref is not None:
-            rec = h.api.call("VM.get_record", ref)
+        rec = h.vm_record(uuid)
+        if rec is not None:
             if rec["power_state"] == "Running" and pid_alive(int(rec["domid"])):
                 runs.append((h, int(rec["domid"])))
     return runs, qemus
@@ -136,10 +135,9 @@ def running_copies_no_a(b, uuid, src_pid):
     qemus = []
     if pid_alive(src_pid):
         qemus.append(("A", src_pid))
-    ref = b.vm_by_uuid(uuid)
+    rec = b.vm_record(uuid)
     n = 1 if pid_alive(src_pid) else 0
-    if ref is not None:
-        rec = b.api.call("VM.get_record", ref)
+    if rec is not None:
         qemus.append(("B", rec["domid"], rec["power_state"]))
         if rec["power_state"] == "Running":
             n += 1
