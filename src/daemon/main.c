@@ -10,6 +10,7 @@
  */
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,6 +161,10 @@ main_serve(Config *cfg)
 
 	g_unix_signal_add(SIGTERM, main_quit, loop);
 	g_unix_signal_add(SIGINT, main_quit, loop);
+	/* A peer that hangs up is an error on that write (EPIPE), never the
+	 * end of the daemon: the relay and the QMP client write to sockets
+	 * whose other end may go at any time. */
+	signal(SIGPIPE, SIG_IGN);
 	g_message("ternd: serving on %s%s%s (socket %s)",
 		  *cfg->listen ? url : "no TCP port",
 		  fp ? ", certificate SHA-256 " : "", fp ? fp : "",

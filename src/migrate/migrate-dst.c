@@ -432,44 +432,19 @@ dst_getfd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 		     dst_incoming_done, d);
 }
 
-static void
-dst_relay_done(const char *error, guint64 bytes, gpointer data)
-{
-	g_autofree char *id = data;
-
-	/* A broken relay breaks QEMU's stream, and QEMU's failure aborts
-	 * the migration; nothing more to do here. */
-	if (error != NULL)
-		g_info("migrate: dst %s: relay: %s", id, error);
-}
-
-/* The source opened the data connection: hand its socket to QEMU, or,
- * for a secure tunnel, one end of a socketpair whose other end the relay
- * joins to the socket. */
+/* The source opened the data connection: hand its socket to QEMU, whose
+ * own TLS decrypts a secure tunnel (the source's relay encrypts it). */
 static void
 dst_take_data(Dst *d, Chan *data)
 {
 	QemuVm *qv = qemu_vm_lookup(d->api, d->vm_ref);
 	g_autoptr(JsonObject) a = json_object_new();
-	GError *e = NULL;
 	int fd;
 
 	d->data = data;
 	chan_pause(data);
 	if (qv == NULL || (fd = chan_dup_fd(data)) < 0)
 		return dst_abort(d, "no QEMU for the incoming stream");
-	if (MIGRATE_USES_RELAY(&d->opts)) {
-		int sv[2];
-		if (!relay_socketpair(sv, &e) ||
-		    !relay_start(sv[1], fd, TRUE, d->psk, dst_relay_done,
-				 g_strdup(d->id), &e)) {
-			close(fd);
-			g_autofree char *why = g_strdup(e->message);
-			g_error_free(e);
-			return dst_abort(d, why);
-		}
-		fd = sv[0];
-	}
 	dst_set(d, DST_RECEIVING);
 	json_object_set_string_member(a, "fdname", "tern-migrate");
 	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, dst_getfd_done, d);

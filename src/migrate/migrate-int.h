@@ -95,16 +95,24 @@ void migrate_probe(const char *url, const char *token, gint64 bytes,
 		   ProbeFn done, gpointer data);
 void migrate_probe_accept(Chan *c, JsonObject *msg, gboolean token_ok);
 
-/* The encrypted tunnel of tunnelled, secure migrations (relay.c): relays
- * between LOCAL_FD (QEMU's socketpair end) and NET_FD (the peer) with
- * TLS-PSK in a thread.  Takes both descriptors.  DONE runs on the main
- * loop when the relay ends; ERROR is NULL when both directions ended
- * cleanly. */
+/* The encrypted tunnel of tunnelled, secure migrations (relay.c), on the
+ * source: encrypts what QEMU writes to LOCAL_FD (its socketpair end) onto
+ * NET_FD (the connection to the destination, whose QEMU decrypts with its
+ * own TLS) with TLS-PSK in a thread.  Takes both descriptors.  DONE runs
+ * on the main loop when the relay ends; ERROR is NULL when the stream
+ * ended cleanly. */
 typedef void (*RelayDoneFn)(const char *error, guint64 bytes, gpointer data);
-gboolean relay_start(int local_fd, int net_fd, gboolean server,
-		     const char *psk_hex, RelayDoneFn done, gpointer data,
-		     GError **error);
+gboolean relay_start(int local_fd, int net_fd, const char *psk_hex,
+		     RelayDoneFn done, gpointer data, GError **error);
 /* A socketpair for QEMU and the relay; FALSE with ERROR on failure. */
 gboolean relay_socketpair(int sv[2], GError **error);
-/* Does this migration's stream go through the relay? */
+/* The TLS of every encrypted stream, QEMU's and the relay's alike: 1.3,
+ * AES-128-GCM only.  GnuTLS's ChaCha20 runs at a tenth of AES-GCM's
+ * speed here, and a TLS 1.3 pre-shared key is bound to the suite's hash:
+ * were one side to pick a SHA-384 suite, the key would not fit and QEMU
+ * would answer "Insufficient credentials". */
+#define MIGRATE_TLS_PRIORITY \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:-CHACHA20-POLY1305:-AES-256-GCM:" \
+	"-AES-256-CCM:-AES-128-CCM"
+/* Does the source send this migration's stream through the relay? */
 #define MIGRATE_USES_RELAY(o) ((o)->secure && !(o)->direct)

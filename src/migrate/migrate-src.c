@@ -827,7 +827,7 @@ src_on_data(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		int sv[2];
 		GError *e = NULL;
 		if (!relay_socketpair(sv, &e) ||
-		    !relay_start(sv[1], fd, FALSE, s->psk, src_relay_done,
+		    !relay_start(sv[1], fd, s->psk, src_relay_done,
 				 g_strdup(s->id), &e)) {
 			close(fd);
 			return src_abort(s, e);

@@ -1,17 +1,20 @@
 /*
- * relay: the encrypted tunnel of a tunnelled, secure migration.
+ * relay: the encryption of a tunnelled, secure migration, on the source.
  *
  * QEMU's own TLS sends one TLS record, and one system call, per guest page
  * (it hands GnuTLS the QEMUFile's iovec a page at a time), which caps it at
- * a fraction of the link here.  So for the tunnelled mode each daemon gives
- * its QEMU one end of a socketpair and relays between the other end and the
- * peer's TCP connection in a thread of its own, with GnuTLS: full-size
- * records, corked so that one write carries many, AES-GCM (ChaCha20 is ten
- * times slower on these CPUs), TLS 1.3 with the migration's pre-shared key,
- * so no certificate is involved and a peer without the key cannot connect.
+ * a fraction of the link here; its receiving side has no such problem (it
+ * reads 32 KiB at a time).  So the source daemon gives its QEMU one end of
+ * a socketpair and encrypts what comes out of the other end onto the
+ * connection to the destination in a thread of its own, with GnuTLS:
+ * full-size records, corked so that one write carries many, TLS 1.3 with
+ * the migration's pre-shared key (MIGRATE_TLS_PRIORITY), so no certificate
+ * is involved and a peer without the key cannot connect.  The destination
+ * daemon hands the connection to its QEMU, whose TLS server
+ * (tls-creds-psk, same key, same priority) decrypts.
  *
  * The thread owns both descriptors and the TLS session; the main loop only
- * starts it and hears, once, that it ended (relay_join on the main loop via
+ * starts it and hears, once, that it ended (relay_reap on the main loop via
  * the done callback).  A relay that fails closes both ends, so QEMU sees
  * the stream break and the migration's own failure path runs.
  */
@@ -30,17 +33,13 @@
 
 #define RELAY_BUF (512 * 1024)
 #define RELAY_RECORD (16 * 1024)
-/* TLS 1.3, AES-128-GCM only (the fastest AEAD with AES-NI; ChaCha20 is
- * ten times slower here), the pre-shared key with ECDHE for forward
- * secrecy. */
-#define RELAY_PRIORITY \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:-CHACHA20-POLY1305:-AES-256-GCM:" \
-	"-AES-256-CCM:-AES-128-CCM:+PSK:+ECDHE-PSK"
+/* The pre-shared key with ECDHE for forward secrecy, as QEMU's server
+ * offers it. */
+#define RELAY_PRIORITY MIGRATE_TLS_PRIORITY ":+ECDHE-PSK:+PSK"
 
 typedef struct {
 	int local;                 /* QEMU's socketpair end */
 	int net;                   /* TCP to the peer */
-	gboolean server;
 	guint8 key[32];
 	RelayDoneFn done;
 	gpointer data;
@@ -73,19 +72,6 @@ relay_write_all(int fd, const guint8 *p, size_t n)
 	return TRUE;
 }
 
-static int
-relay_server_key(gnutls_session_t s, const char *user, gnutls_datum_t *key)
-{
-	Relay *r = gnutls_session_get_ptr(s);
-
-	key->data = gnutls_malloc(sizeof r->key);
-	if (key->data == NULL)
-		return -1;
-	memcpy(key->data, r->key, sizeof r->key);
-	key->size = sizeof r->key;
-	return 0;
-}
-
 static gboolean
 relay_fail(Relay *r, const char *what, int rc)
 {
@@ -94,9 +80,13 @@ relay_fail(Relay *r, const char *what, int rc)
 	return FALSE;
 }
 
-/* Both directions until both have ended; the migration stream flows
- * QEMU -> peer on the source and peer -> QEMU on the destination, but a
- * return path (QEMU's, for some capabilities) is carried too. */
+/* Both directions until both have ended: the stream QEMU -> peer, and
+ * whatever the peer's QEMU sends back (a return path, for the
+ * capabilities that use one).  However the peer hangs up (the
+ * destination's QEMU closes its socket, without a TLS goodbye, once it has
+ * loaded the stream) ends that direction only: the relay has failed if,
+ * and only if, it could not deliver what QEMU sent.  Whether the
+ * migration worked is for the migration's own messages to say. */
 static gboolean
 relay_pump(Relay *r, gnutls_session_t s)
 {
@@ -146,8 +136,9 @@ relay_pump(Relay *r, gnutls_session_t s)
 			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
 				continue;
 			if (n < 0)
-				return relay_fail(r, "receive", (int)n);
-			if (n == 0) {
+				g_debug("migrate: relay: the peer hung up: %s",
+					gnutls_strerror((int)n));
+			if (n <= 0) {
 				net_open = FALSE;
 				shutdown(r->local, SHUT_WR);
 			} else {
@@ -167,32 +158,22 @@ relay_thread(gpointer data)
 	Relay *r = data;
 	gnutls_session_t s = NULL;
 	gnutls_psk_client_credentials_t cc = NULL;
-	gnutls_psk_server_credentials_t sc = NULL;
 	gnutls_datum_t key = { r->key, sizeof r->key };
 	int rc;
 
 	relay_set_blocking(r->local);
 	relay_set_blocking(r->net);
-	rc = gnutls_init(&s, r->server ? GNUTLS_SERVER : GNUTLS_CLIENT);
-	if (rc == 0 && r->server) {
-		rc = gnutls_psk_allocate_server_credentials(&sc);
-		if (rc == 0) {
-			gnutls_psk_set_server_credentials_function(
-				sc, relay_server_key);
-			rc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, sc);
-		}
-	} else if (rc == 0) {
+	rc = gnutls_init(&s, GNUTLS_CLIENT);
+	if (rc == 0)
 		rc = gnutls_psk_allocate_client_credentials(&cc);
-		if (rc == 0)
-			rc = gnutls_psk_set_client_credentials(
-				cc, "tern", &key, GNUTLS_PSK_KEY_RAW);
-		if (rc == 0)
-			rc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, cc);
-	}
+	if (rc == 0)
+		rc = gnutls_psk_set_client_credentials(cc, "tern", &key,
+						       GNUTLS_PSK_KEY_RAW);
+	if (rc == 0)
+		rc = gnutls_credentials_set(s, GNUTLS_CRD_PSK, cc);
 	if (rc == 0)
 		rc = gnutls_priority_set_direct(s, RELAY_PRIORITY, NULL);
 	if (rc == 0) {
-		gnutls_session_set_ptr(s, r);
 		gnutls_transport_set_int(s, r->net);
 		gnutls_handshake_set_timeout(s, 10000);
 		do {
@@ -208,8 +189,6 @@ relay_thread(gpointer data)
 		gnutls_deinit(s);
 	if (cc)
 		gnutls_psk_free_client_credentials(cc);
-	if (sc)
-		gnutls_psk_free_server_credentials(sc);
 	sodium_memzero(r->key, sizeof r->key);
 	close(r->local);
 	close(r->net);
@@ -245,8 +224,8 @@ relay_run(gpointer data)
 }
 
 gboolean
-relay_start(int local_fd, int net_fd, gboolean server, const char *psk_hex,
-	    RelayDoneFn done, gpointer data, GError **error)
+relay_start(int local_fd, int net_fd, const char *psk_hex, RelayDoneFn done,
+	    gpointer data, GError **error)
 {
 	Relay *r = g_new0(Relay, 1);
 	size_t len = 0;
@@ -261,7 +240,6 @@ relay_start(int local_fd, int net_fd, gboolean server, const char *psk_hex,
 	}
 	r->local = local_fd;
 	r->net = net_fd;
-	r->server = server;
 	r->done = done;
 	r->data = data;
 	r->thread = g_thread_new("tern-relay", relay_run, r);
