@@ -113,21 +113,31 @@ predict_learn(Api *api, const MigrateOptions *o, JsonObject *stats,
 		? json_object_get_object_member(stats, "ram") : NULL;
 	gint64 qemu_ms = json_object_get_int_member_with_default(stats,
 		"total-time", 0);
-	double mbps = ram ? json_object_get_double_member_with_default(ram,
-		"mbps", 0) : 0;
+	gint64 setup_ms = json_object_get_int_member_with_default(stats,
+		"setup-time", 0);
+	double bytes = ram ? json_object_get_double_member_with_default(ram,
+		"transferred", 0) : 0;
 
-	if (ram == NULL || qemu_ms <= 0 || mbps <= 0)
+	if (ram == NULL || qemu_ms - setup_ms <= 0 || bytes <= 0)
 		return;
-	g_autofree char *kr = predict_key(o, "rate");
+	g_autofree char *kt = predict_key(o, "s_per_gib");
 	g_autofree char *ks = predict_key(o, "setup");
-	/* QEMU's own stream rate (mbps is megabits per second). */
-	double rate = mbps * 1e6 / 8;
+	/* QEMU's stream rate over the whole stream.  Not its "mbps", which
+	 * is the last 100 ms window's: after a short final pass into deep
+	 * socket buffers it overstated the rate twofold. */
+	double rate = bytes / ((qemu_ms - setup_ms) / 1000.0);
 	if (probe_bps > 0) {
 		g_autofree char *ke = predict_key(o, "efficiency");
 		predict_meta_ewma(api, ke, rate / probe_bps);
 	}
-	predict_meta_ewma(api, kr, rate);
-	predict_meta_ewma(api, ks, MAX(total_ms - qemu_ms, 0) / 1000.0);
+	/* What is averaged is the time a GiB takes, not the rate: a time
+	 * is what is predicted, and the mean of rates overstates the rate
+	 * (one fast migration would pull every prediction short). */
+	predict_meta_ewma(api, kt, 1024 * MiB / rate);
+	/* Everything but the stream itself: tern's handshake and QEMU's
+	 * own setup (which the stream rate above leaves out). */
+	predict_meta_ewma(api, ks,
+			  MAX(total_ms - (qemu_ms - setup_ms), 0) / 1000.0);
 }
 
 /* ---- Measuring ------------------------------------------------------ */
@@ -164,10 +174,11 @@ measure_finish(Measure *m, double dirty_bps)
 {
 	Api *api = m->api;
 	const MigrateOptions *o = &m->opts;
-	g_autofree char *kr = predict_key(o, "rate");
+	g_autofree char *kt = predict_key(o, "s_per_gib");
 	g_autofree char *ke = predict_key(o, "efficiency");
 	g_autofree char *ks = predict_key(o, "setup");
-	double learned = predict_meta(api, kr, 0);
+	double s_per_gib = predict_meta(api, kt, 0);
+	double learned = s_per_gib > 0 ? 1024 * MiB / s_per_gib : 0;
 	double eff = predict_meta(api, ke, o->secure ? 0.05 : 0.2);
 	/* What QEMU reached here before, for this mode, is the best guess
 	 * (the link cannot carry more than the probe saw); with no history,
