@@ -23,6 +23,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sodium.h>
 #include <string.h>
@@ -33,6 +35,12 @@
 
 #define RELAY_BUF (512 * 1024)
 #define RELAY_RECORD (16 * 1024)
+/* Once QEMU has sent everything, how long the peer has to hang up. */
+#define RELAY_GOODBYE_MS 5000
+/* How long sent data may go unacknowledged before the peer counts as
+ * gone (TCP_USER_TIMEOUT): a dead destination must not hold the relay,
+ * and through it the source's stream, forever. */
+#define RELAY_STALL_MS 60000
 /* The pre-shared key with ECDHE for forward secrecy, as QEMU's server
  * offers it. */
 #define RELAY_PRIORITY MIGRATE_TLS_PRIORITY ":+ECDHE-PSK:+PSK"
@@ -98,11 +106,17 @@ relay_pump(Relay *r, gnutls_session_t s)
 			{ .fd = local_open ? r->local : -1, .events = POLLIN },
 			{ .fd = net_open ? r->net : -1, .events = POLLIN },
 		};
+		int wait_ms = local_open ? -1 : RELAY_GOODBYE_MS;
+		int ready = 1;
 		if (!(net_open && gnutls_record_check_pending(s) > 0) &&
-		    poll(p, 2, -1) < 0) {
+		    (ready = poll(p, 2, wait_ms)) < 0) {
 			if (errno == EINTR)
 				continue;
 			return relay_fail(r, "poll", 0);
+		}
+		if (ready == 0) {
+			g_debug("migrate: relay: no goodbye from the peer");
+			break;
 		}
 		if (local_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			ssize_t n = read(r->local, buf, RELAY_BUF);
@@ -163,6 +177,10 @@ relay_thread(gpointer data)
 
 	relay_set_blocking(r->local);
 	relay_set_blocking(r->net);
+	unsigned int stall = RELAY_STALL_MS;
+	/* Not a TCP socket (the unit tests' socketpair): no such timeout. */
+	(void)setsockopt(r->net, IPPROTO_TCP, TCP_USER_TIMEOUT, &stall,
+			 sizeof stall);
 	rc = gnutls_init(&s, GNUTLS_CLIENT);
 	if (rc == 0)
 		rc = gnutls_psk_allocate_client_credentials(&cc);

@@ -6,7 +6,8 @@
  * exchanges), reading 32 KiB at a time as QEMU's loader does.  Bytes must
  * arrive intact and in order; a server with another key must refuse the
  * relay without a byte passing; a server that hangs up without a TLS
- * goodbye after the whole stream (as QEMU does) is a clean end.
+ * goodbye after the whole stream (as QEMU does) is a clean end, and so is
+ * one that goes silent without hanging up, after a few seconds.
  */
 #include <gnutls/gnutls.h>
 #include <signal.h>
@@ -50,6 +51,7 @@ typedef struct {
 	int fd;
 	guint8 key[32];
 	gboolean bye;            /* answer the goodbye, or just close */
+	gboolean hold;           /* or neither: keep the connection open */
 	GByteArray *got;
 	int handshake;           /* GnuTLS's result */
 } Server;
@@ -94,7 +96,8 @@ server_run(gpointer data)
 	}
 	if (sv->handshake == 0 && sv->bye)
 		gnutls_bye(s, GNUTLS_SHUT_WR);
-	close(sv->fd);
+	if (!sv->hold)
+		close(sv->fd);
 	gnutls_deinit(s);
 	gnutls_psk_free_server_credentials(cred);
 	return NULL;
@@ -190,6 +193,24 @@ test_hang_up_after_stream(void)
 }
 
 static void
+test_silent_peer(void)
+{
+	Ends ends = { 0 };
+	Server sv = { .hold = TRUE };
+	gsize n = 1024 * 1024;
+	g_autofree guint8 *out = pattern(n);
+
+	/* A destination that took the whole stream and then neither says
+	 * goodbye nor hangs up does not hold the relay: it ends, cleanly,
+	 * a few seconds later (run_until gives it 20). */
+	stream(KEY_A, KEY_A, FALSE, out, n, &sv, &ends);
+	g_assert_cmpuint(sv.got->len, ==, n);
+	g_assert_cmpint(ends.failed, ==, 0);
+	close(sv.fd);
+	g_byte_array_unref(sv.got);
+}
+
+static void
 test_wrong_key(void)
 {
 	Ends ends = { 0 };
@@ -213,6 +234,7 @@ main(int argc, char **argv)
 	g_test_add_func("/relay/carries-bytes", test_carries_bytes);
 	g_test_add_func("/relay/hang-up-after-stream",
 			test_hang_up_after_stream);
+	g_test_add_func("/relay/silent-peer", test_silent_peer);
 	g_test_add_func("/relay/wrong-key", test_wrong_key);
 	return g_test_run();
 }
