@@ -12,6 +12,7 @@
  */
 #include "migrate/migrate-int.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <gnutls/gnutls.h>
 #include <sodium.h>
@@ -243,14 +244,20 @@ migrate_dh_params_pem(GError **error)
 	return pem;
 }
 
-/* The directory QEMU's tls-creds-psk reads: keys.psk, "<user>:<hex key>"
- * (0600), and for a SERVER the Diffie-Hellman group. */
+/* NAME in the directory QEMU's tls-creds-psk reads (the directory itself
+ * for NULL): keys.psk, "<user>:<hex key>" (0600), and for a server the
+ * Diffie-Hellman group, dh-params.pem. */
+static char *
+migrate_tls_path(QemuVm *qv, const char *name)
+{
+	return g_build_filename(qemu_vm_dir(qv), "migrate-tls", name, NULL);
+}
+
 static char *
 migrate_write_psk(Api *api, const char *vm_ref, const char *psk,
 		  gboolean server, GError **error)
 {
 	QemuVm *qv = qemu_vm_lookup(api, vm_ref);
-	g_autofree char *dir = NULL;
 	const char *dh = NULL;
 
 	if (qv == NULL) {
@@ -259,23 +266,25 @@ migrate_write_psk(Api *api, const char *vm_ref, const char *psk,
 	}
 	if (server && (dh = migrate_dh_params_pem(error)) == NULL)
 		return NULL;
-	dir = g_build_filename(qemu_vm_dir(qv), "migrate-tls", NULL);
-	g_autofree char *file = g_build_filename(dir, "keys.psk", NULL);
-	g_autofree char *dh_file = g_build_filename(dir, "dh-params.pem",
-						    NULL);
+	g_autofree char *dir = migrate_tls_path(qv, NULL);
+	g_autofree char *file = migrate_tls_path(qv, "keys.psk");
+	g_autofree char *dh_file = migrate_tls_path(qv, "dh-params.pem");
+	if (g_mkdir_with_parents(dir, 0700) != 0) {
+		xerr_set(error, "INTERNAL_ERROR", dir, g_strerror(errno),
+			 NULL);
+		return NULL;
+	}
 	g_autofree char *text = g_strdup_printf("tern:%s\n", psk);
-	if (g_mkdir_with_parents(dir, 0700) != 0 ||
-	    !g_file_set_contents_full(file, text, -1,
-				      G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-				      error))
-		return NULL;
+	gboolean ok =
+		g_file_set_contents_full(file, text, -1,
+					 G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+					 error) &&
+		(dh == NULL ||
+		 g_file_set_contents_full(dh_file, dh, -1,
+					  G_FILE_SET_CONTENTS_CONSISTENT, 0644,
+					  error));
 	sodium_memzero(text, strlen(text));
-	if (dh != NULL &&
-	    !g_file_set_contents_full(dh_file, dh, -1,
-				      G_FILE_SET_CONTENTS_CONSISTENT, 0644,
-				      error))
-		return NULL;
-	return g_steal_pointer(&dir);
+	return ok ? g_steal_pointer(&dir) : NULL;
 }
 
 void
@@ -285,11 +294,9 @@ migrate_qemu_forget_key(Api *api, const char *vm_ref)
 
 	if (qv == NULL)
 		return;
-	g_autofree char *dir = g_build_filename(qemu_vm_dir(qv), "migrate-tls",
-						NULL);
-	g_autofree char *file = g_build_filename(dir, "keys.psk", NULL);
-	g_autofree char *dh_file = g_build_filename(dir, "dh-params.pem",
-						    NULL);
+	g_autofree char *dir = migrate_tls_path(qv, NULL);
+	g_autofree char *file = migrate_tls_path(qv, "keys.psk");
+	g_autofree char *dh_file = migrate_tls_path(qv, "dh-params.pem");
 	/* Only the files go: deleting QEMU's credentials object while the
 	 * migration state may still refer to it crashed QEMU 7.2 (and with
 	 * it the VM); each migration names its own object instead. */
