@@ -1,9 +1,11 @@
 /*
  * channel: line framing for the migration channel (see channel.h).
  *
- * Reads are chunked and asynchronous, lines are capped at CHAN_MAX_LINE
- * (anyone may connect to the API port, so nothing read from a peer may
- * grow without bound), writes are queued.  A Chan is freed only outside its
+ * Reads are chunked and asynchronous, lines are capped (anyone may
+ * connect to the API port, so nothing read from a peer may grow without
+ * bound: the first line, read before any token is checked, at
+ * CHAN_MAX_FIRST_LINE, later ones at CHAN_MAX_LINE), and a line's JSON is
+ * scanned for depth before it is parsed; writes are queued.  A Chan is freed only outside its
  * own read callback: chan_free inside the callback marks it and the read
  * completion reaps it.
  */
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/jsonscan.h"
 #include "common/xerr.h"
 #include "migrate/migrate-int.h"
 
@@ -31,6 +34,7 @@ struct Chan {
 	GQueue writes;
 	gboolean writing;
 	gboolean keep_open;
+	gboolean got_line;        /* the first line has been delivered */
 };
 
 static void chan_read_more(Chan *chan);
@@ -51,6 +55,8 @@ chan_parse(const char *line, char **verb, JsonObject **msg)
 	g_autoptr(JsonNode) n = NULL;
 
 	if (sp == NULL || sp == line || sp - line > 32)
+		return FALSE;
+	if (jsonscan_check(sp + 1, strlen(sp + 1), CHAN_MAX_DEPTH) != NULL)
 		return FALSE;
 	n = json_from_string(sp + 1, NULL);
 	if (n == NULL || !JSON_NODE_HOLDS_OBJECT(n))
@@ -118,10 +124,12 @@ chan_dispatch_lines(Chan *chan)
 			chan_fail(chan, e);
 			return FALSE;
 		}
+		chan->got_line = TRUE;
 		if (!chan_deliver(chan, verb, msg, NULL))
 			return FALSE;
 	}
-	if (chan->buf->len > CHAN_MAX_LINE) {
+	if (chan->buf->len > (chan->got_line ? CHAN_MAX_LINE
+					      : CHAN_MAX_FIRST_LINE)) {
 		g_autoptr(GError) e = xerr_new("INTERNAL_ERROR",
 			"migration channel: message too long", NULL);
 		chan_fail(chan, e);

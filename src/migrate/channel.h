@@ -24,7 +24,13 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+/* Anyone may connect to the API port, and a channel's first line is read
+ * and parsed before the token in it is checked: it is capped lower than
+ * the lines after it, and every line's JSON is scanned for depth before
+ * json-glib sees it (see common/jsonscan.h). */
+#define CHAN_MAX_FIRST_LINE (256 * 1024)
 #define CHAN_MAX_LINE (1024 * 1024)
+#define CHAN_MAX_DEPTH 64
 
 typedef struct Chan Chan;
 
@@ -57,5 +63,6 @@ typedef void (*ChanConnectFn)(Chan *chan, const GError *error,
 void chan_connect(const char *url, ChanFn fn, gpointer user_data,
 		  ChanConnectFn done);
 
-/* Splits "VERB {json}". Returns FALSE for anything else. */
+/* Splits "VERB {json}". Returns FALSE for anything else, and for JSON
+ * nested deeper than CHAN_MAX_DEPTH (refused before it is parsed). */
 gboolean chan_parse(const char *line, char **verb, JsonObject **msg);
