@@ -134,6 +134,8 @@ typedef struct {
 	char *tls_fingerprint;    /* SHA-256 of the API certificate */
 	gboolean tls;             /* remote listener speaks TLS */
 	gint64 memory_reserve;    /* bytes kept for the host itself */
+	guint login_workers;      /* password checks at once (Argon2id) */
+	guint login_queue;        /* checks waiting; more are refused */
 } ApiConfig;
 
 struct Api {

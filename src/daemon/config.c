@@ -36,6 +36,27 @@ config_int(int *dst, GKeyFile *kf, const char *group, const char *key)
 	g_clear_error(&e);
 }
 
+/* The [limits] group: every key an int with a floor (0 means "no cap"
+ * where the floor is 0; see docs/configuration.md). */
+static const struct {
+	const char *key;
+	gsize offset;
+	int min;
+} config_limits[] = {
+	{ "max_connections", G_STRUCT_OFFSET(Config, max_connections), 0 },
+	{ "max_connections_per_address",
+	  G_STRUCT_OFFSET(Config, max_connections_per_address), 0 },
+	{ "max_headers", G_STRUCT_OFFSET(Config, max_headers), 0 },
+	{ "first_byte_timeout_s",
+	  G_STRUCT_OFFSET(Config, first_byte_timeout_s), 1 },
+	{ "header_timeout_s", G_STRUCT_OFFSET(Config, header_timeout_s), 0 },
+	{ "body_timeout_s", G_STRUCT_OFFSET(Config, body_timeout_s), 0 },
+	{ "keepalive_timeout_s",
+	  G_STRUCT_OFFSET(Config, keepalive_timeout_s), 0 },
+	{ "login_workers", G_STRUCT_OFFSET(Config, login_workers), 1 },
+	{ "login_queue", G_STRUCT_OFFSET(Config, login_queue), 0 },
+};
+
 static void
 config_flag(char **dst, const char *flag)
 {
@@ -61,6 +82,15 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	cfg->session_idle_s = 24 * 3600;
 	cfg->memory_reserve_mib = 512;
 	cfg->max_body_mib = 16;
+	cfg->max_connections = 256;
+	cfg->max_connections_per_address = 32;
+	cfg->max_headers = 100;
+	cfg->first_byte_timeout_s = 10;
+	cfg->header_timeout_s = 10;
+	cfg->body_timeout_s = 60;
+	cfg->keepalive_timeout_s = 60;
+	cfg->login_workers = 2;
+	cfg->login_queue = 16;
 
 	cfg->config_file = g_strdup(flags->config_file);
 	if (cfg->config_file != NULL) {
@@ -79,6 +109,9 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	config_str(&cfg->advertise, kf, "daemon", "advertise");
 	config_int(&cfg->session_idle_s, kf, "daemon", "session_idle_s");
 	config_int(&cfg->max_body_mib, kf, "daemon", "max_body_mib");
+	for (gsize i = 0; i < G_N_ELEMENTS(config_limits); i++)
+		config_int((int *)((char *)cfg + config_limits[i].offset), kf,
+			   "limits", config_limits[i].key);
 	if (kf && g_key_file_has_key(kf, "daemon", "tls", NULL))
 		cfg->no_tls = !g_key_file_get_boolean(kf, "daemon", "tls",
 						      NULL);
@@ -107,6 +140,17 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	if (cfg->socket_path == NULL)
 		cfg->socket_path = g_build_filename(cfg->run_dir,
 						    "ternd.sock", NULL);
+	for (gsize i = 0; i < G_N_ELEMENTS(config_limits); i++) {
+		int v = *(int *)((char *)cfg + config_limits[i].offset);
+		if (v < config_limits[i].min) {
+			g_set_error(error, G_IO_ERROR,
+				    G_IO_ERROR_INVALID_ARGUMENT,
+				    "[limits] %s must be at least %d, not %d",
+				    config_limits[i].key, config_limits[i].min,
+				    v);
+			return FALSE;
+		}
+	}
 	if (!g_strv_contains((const char *const[]){ "tcg", "kvm", "auto",
 						    NULL }, cfg->accel)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,

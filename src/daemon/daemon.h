@@ -27,6 +27,16 @@ typedef struct {
 	int session_idle_s;
 	int memory_reserve_mib;
 	int max_body_mib;
+	/* [limits]: what a stranger may cost before authentication. */
+	int max_connections;
+	int max_connections_per_address;
+	int max_headers;
+	int first_byte_timeout_s;
+	int header_timeout_s;
+	int body_timeout_s;
+	int keepalive_timeout_s;
+	int login_workers;
+	int login_queue;
 } Config;
 
 /* Fills CFG from defaults, then the file (cfg->config_file, if any), then

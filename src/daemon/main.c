@@ -131,6 +131,8 @@ main_serve(Config *cfg)
 		.cpu_model = cfg->cpu_model,
 		.qemu_binary = cfg->qemu_binary,
 		.session_idle_s = cfg->session_idle_s,
+		.login_workers = cfg->login_workers,
+		.login_queue = cfg->login_queue,
 		.tls = cert != NULL,
 		.tls_fingerprint = fp,
 		.memory_reserve = (gint64)cfg->memory_reserve_mib << 20,
@@ -140,6 +142,15 @@ main_serve(Config *cfg)
 		.listen = *cfg->listen ? cfg->listen : NULL,
 		.cert = cert,
 		.max_body = (gsize)cfg->max_body_mib << 20,
+		.max_headers = cfg->max_headers,
+		.first_byte_s = cfg->first_byte_timeout_s,
+		.limits = {
+			.max_conns = cfg->max_connections,
+			.max_per_addr = cfg->max_connections_per_address,
+			.header_s = cfg->header_timeout_s,
+			.body_s = cfg->body_timeout_s,
+			.idle_s = cfg->keepalive_timeout_s,
+		},
 	};
 	/* Listen first so the advertised URL carries the real port. */
 	Api *api = NULL;
