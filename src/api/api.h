@@ -152,6 +152,8 @@ struct Api {
 	gpointer migrate;         /* the migration engine (src/migrate/) */
 	GTlsCertificate *cert;    /* the API listener's, for the channel */
 	guint sweep_id;
+	guint logins_running;     /* password checks in workers */
+	GQueue logins_waiting;    /* GTasks not started yet (session.c) */
 };
 
 Api *api_new(Store *store, const ApiConfig *cfg, GError **error);
