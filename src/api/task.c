@@ -8,6 +8,11 @@
  * allowed only while "cancel" is in allowed_operations: the call that runs
  * the task removes it when it reaches a point of no return (a migration's
  * switchover).
+ *
+ * A task is its owner's: every session may read it, but only the user
+ * who started it, or a pool-operator and above, may cancel or destroy it
+ * (task_check_owner).  The owner is kept by user name, the only identity
+ * a session has that is not its secret.
  */
 #include "api/api.h"
 
@@ -108,13 +113,32 @@ task_may(StoreObj *t, const char *op)
 	return FALSE;
 }
 
+/* Others may read a task; changing it takes its owner or a
+ * pool-operator. */
+static gboolean
+task_check_owner(Call *call, StoreObj *t, GError **error)
+{
+	const char *owner = json_object_get_string_member_with_default(
+		t->rec, "owner", "");
+
+	if (call->session->role >= ROLE_POOL_OPERATOR ||
+	    strcmp(owner, call->session->user) == 0)
+		return TRUE;
+	g_autofree char *perm = g_ascii_strdown(call->name, -1);
+	g_autofree char *msg = g_strdup_printf(
+		"task %s belongs to %s: only its owner or a pool-operator and "
+		"above may change it", t->ref, owner);
+	xerr_set(error, "RBAC_PERMISSION_DENIED", perm, msg, NULL);
+	return FALSE;
+}
+
 static void
 task_cancel(Call *call)
 {
 	GError *e = NULL;
 	StoreObj *t = task_self(call, &e);
 
-	if (t == NULL)
+	if (t == NULL || !task_check_owner(call, t, &e))
 		return call_fail(call, e);
 	Call *running = g_hash_table_lookup(call->api->task_calls, t->ref);
 	if (running == NULL || !task_may(t, "cancel")) {
@@ -137,7 +161,7 @@ task_destroy(Call *call)
 	GError *e = NULL;
 	StoreObj *t = task_self(call, &e);
 
-	if (t == NULL)
+	if (t == NULL || !task_check_owner(call, t, &e))
 		return call_fail(call, e);
 	if (g_hash_table_contains(call->api->task_calls, t->ref)) {
 		return call_fail(call, xerr_new("OPERATION_NOT_ALLOWED",
