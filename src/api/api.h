@@ -134,6 +134,11 @@ typedef struct {
 	char *tls_fingerprint;    /* SHA-256 of the API certificate */
 	gboolean tls;             /* remote listener speaks TLS */
 	gint64 memory_reserve;    /* bytes kept for the host itself */
+	const char *qemu_user;    /* QEMU's -runas user; "" for none */
+	gboolean qemu_sandbox;    /* QEMU's seccomp filter */
+	gint64 console_log_max;   /* bytes per console log; 0: no cap */
+	guint task_keep_s;        /* finished tasks are destroyed after */
+	guint task_keep_max;      /* and when more are finished than this */
 } ApiConfig;
 
 struct Api {
