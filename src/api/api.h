@@ -150,6 +150,8 @@ struct Api {
 	GPtrArray *method_names;
 	GHashTable *sessions;     /* ref -> Session */
 	GHashTable *task_calls;   /* task ref -> Call (running Async calls) */
+	GQueue *tasks_done;       /* TaskDone, finished tasks oldest first */
+	guint task_gc_id;         /* when the oldest finished task expires */
 	GList *waiters;           /* event.from calls waiting */
 	gpointer qemu;            /* the QEMU driver (src/qemu/driver.h) */
 	gpointer migrate;         /* the migration engine (src/migrate/) */
@@ -221,6 +223,10 @@ void task_finish(Api *api, StoreObj *task, JsonNode *result,
 		 const GError *error, gboolean cancelled);
 void task_set_field(Api *api, StoreObj *task, const char *field,
 		    JsonNode *value /* takes */);
+/* Finished tasks are destroyed after cfg.task_keep_s, or sooner when more
+ * than cfg.task_keep_max are finished; task_gc_free stops that. */
+void task_gc_init(Api *api);
+void task_gc_free(Api *api);
 
 /* Events (src/api/event.c): wakes event.from waiters after a change. */
 void event_notify(Api *api);

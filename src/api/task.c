@@ -13,6 +13,12 @@
  * who started it, or a pool-operator and above, may cancel or destroy it
  * (task_check_owner).  The owner is kept by user name, the only identity
  * a session has that is not its secret.
+ *
+ * Tasks are never kept forever.  XAPI keeps a task until its client
+ * destroys it, and clients that forget fill the daemon; here a finished
+ * task is destroyed cfg.task_keep_s after it ended (an hour by default),
+ * or at once when more than cfg.task_keep_max tasks have finished (oldest
+ * first).  A running task is never collected.
  */
 #include "api/api.h"
 
@@ -59,6 +65,107 @@ task_create(Api *api, const char *name, Session *session, GError **error)
 	return store_add(api->store, "task", rec, error);
 }
 
+/* ---- Retention of finished tasks ---------------------------------- */
+
+/* The defaults, when the configuration says 0. */
+#define TASK_KEEP_S 3600
+#define TASK_KEEP_MAX 1000
+
+typedef struct {
+	char *ref;
+	gint64 done_us;   /* monotonic */
+} TaskDone;
+
+static void
+task_done_free(TaskDone *d)
+{
+	g_free(d->ref);
+	g_free(d);
+}
+
+static gboolean task_gc_timeout(gpointer data);
+
+/* Destroys what has expired or is over the count, then waits for the
+ * next expiry. */
+static void
+task_gc(Api *api)
+{
+	gint64 now = g_get_monotonic_time();
+	gint64 keep_us = (gint64)(api->cfg.task_keep_s ? api->cfg.task_keep_s
+						       : TASK_KEEP_S) *
+			 G_USEC_PER_SEC;
+	guint keep_max = api->cfg.task_keep_max ? api->cfg.task_keep_max
+						: TASK_KEEP_MAX;
+	gboolean removed = FALSE;
+	TaskDone *d;
+
+	while ((d = g_queue_peek_head(api->tasks_done)) != NULL) {
+		if (now - d->done_us < keep_us &&
+		    g_queue_get_length(api->tasks_done) <= keep_max)
+			break;
+		if (g_hash_table_contains(api->task_calls, d->ref))
+			break; /* its call is still answering; next pass */
+		g_queue_pop_head(api->tasks_done);
+		StoreObj *t = store_get_typed(api->store, "task", d->ref);
+		if (t != NULL) {
+			g_debug("task: %s collected", d->ref);
+			store_remove(api->store, t, NULL);
+			removed = TRUE;
+		}
+		task_done_free(d);
+	}
+	if (removed)
+		event_notify(api);
+	if (api->task_gc_id != 0)
+		g_source_remove(api->task_gc_id);
+	api->task_gc_id = 0;
+	if (d != NULL) {
+		gint64 wait_ms = (d->done_us + keep_us - now) / 1000 + 1;
+		api->task_gc_id = g_timeout_add((guint)CLAMP(wait_ms, 1,
+							     G_MAXUINT),
+						task_gc_timeout, api);
+	}
+}
+
+static gboolean
+task_gc_timeout(gpointer data)
+{
+	Api *api = data;
+
+	api->task_gc_id = 0;
+	task_gc(api);
+	return G_SOURCE_REMOVE;
+}
+
+void
+task_gc_init(Api *api)
+{
+	api->tasks_done = g_queue_new();
+}
+
+void
+task_gc_free(Api *api)
+{
+	if (api->task_gc_id != 0)
+		g_source_remove(api->task_gc_id);
+	api->task_gc_id = 0;
+	g_queue_free_full(api->tasks_done, (GDestroyNotify)task_done_free);
+	api->tasks_done = NULL;
+}
+
+static void
+task_gc_forget(Api *api, const char *ref)
+{
+	for (GList *l = api->tasks_done->head; l; l = l->next) {
+		TaskDone *d = l->data;
+		if (strcmp(d->ref, ref) == 0) {
+			g_queue_delete_link(api->tasks_done, l);
+			task_done_free(d);
+			return;
+		}
+	}
+}
+
 void
 task_finish(Api *api, StoreObj *task, JsonNode *result, const GError *error,
 	    gboolean cancelled)
@@ -93,6 +200,12 @@ task_finish(Api *api, StoreObj *task, JsonNode *result, const GError *error,
 		json_object_set_array_member(rec, "error_info", info);
 	}
 	store_replace(api->store, task, rec, NULL);
+
+	TaskDone *d = g_new0(TaskDone, 1);
+	d->ref = g_strdup(task->ref);
+	d->done_us = g_get_monotonic_time();
+	g_queue_push_tail(api->tasks_done, d);
+	task_gc(api);
 }
 
 static StoreObj *
@@ -167,6 +280,7 @@ task_destroy(Call *call)
 		return call_fail(call, xerr_new("OPERATION_NOT_ALLOWED",
 			"the task is still running", NULL));
 	}
+	task_gc_forget(call->api, t->ref);
 	store_remove(call->api->store, t, NULL);
 	event_notify(call->api);
 	call_return(call, NULL);
