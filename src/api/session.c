@@ -14,6 +14,12 @@
  * so that the answer takes as long as for a known user with a wrong
  * password and does not tell who has an account.  A root process on the local Unix socket
  * is authenticated by its peer credentials, as XAPI trusts local root.
+ *
+ * A session's rights are its user's rights now, not at login: users are
+ * changed by `ternd user` writing the SQLite file while the daemon runs,
+ * so every lookup re-reads the user's row (one indexed SELECT, cheap next
+ * to the call it guards).  A deleted user's sessions end at their next
+ * call (SESSION_INVALID); a changed role applies to that call.
  */
 #include "api/api.h"
 
@@ -35,6 +41,29 @@ session_free(Session *s)
 	g_free(s);
 }
 
+/* Re-reads S's user from the store: FALSE when the user is gone (or its
+ * role is unreadable), else S's role becomes the user's current one. */
+static gboolean
+session_refresh_rights(Api *api, Session *s)
+{
+	g_autoptr(StoreUser) u = NULL;
+	Role r;
+
+	if (s->local_root)
+		return TRUE;
+	u = store_user_get(api->store, s->user);
+	if (u == NULL || !role_parse(u->role, &r)) {
+		g_info("session: %s no longer exists; its session ends",
+		       s->user);
+		return FALSE;
+	}
+	if (r != s->role)
+		g_info("session: %s's role is now %s (was %s)", s->user,
+		       role_name(r), role_name(s->role));
+	s->role = r;
+	return TRUE;
+}
+
 Session *
 session_lookup(Api *api, const char *ref)
 {
@@ -47,6 +76,10 @@ session_lookup(Api *api, const char *ref)
 	    now - s->last_active_us > (gint64)api->cfg.session_idle_s *
 					      G_USEC_PER_SEC) {
 		g_info("session: %s's session expired", s->user);
+		g_hash_table_remove(api->sessions, ref);
+		return NULL;
+	}
+	if (!session_refresh_rights(api, s)) {
 		g_hash_table_remove(api->sessions, ref);
 		return NULL;
 	}

@@ -91,6 +91,12 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	cfg->keepalive_timeout_s = 60;
 	cfg->login_workers = 2;
 	cfg->login_queue = 16;
+	cfg->qemu_user = g_strdup("tern-qemu");
+	cfg->qemu_sandbox = TRUE;
+	cfg->console_log_max_kib = 1024;
+	cfg->event_ring_kib = 16 * 1024;
+	cfg->task_keep_s = 3600;
+	cfg->task_keep_max = 1000;
 
 	cfg->config_file = g_strdup(flags->config_file);
 	if (cfg->config_file != NULL) {
@@ -118,6 +124,15 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	config_str(&cfg->accel, kf, "qemu", "accel");
 	config_str(&cfg->cpu_model, kf, "qemu", "cpu_model");
 	config_str(&cfg->qemu_binary, kf, "qemu", "binary");
+	config_str(&cfg->qemu_user, kf, "qemu", "user");
+	if (kf && g_key_file_has_key(kf, "qemu", "sandbox", NULL))
+		cfg->qemu_sandbox = g_key_file_get_boolean(kf, "qemu",
+							   "sandbox", NULL);
+	config_int(&cfg->console_log_max_kib, kf, "qemu",
+		   "console_log_max_kib");
+	config_int(&cfg->event_ring_kib, kf, "daemon", "event_ring_kib");
+	config_int(&cfg->task_keep_s, kf, "daemon", "task_keep_s");
+	config_int(&cfg->task_keep_max, kf, "daemon", "task_keep_max");
 	config_int(&cfg->memory_reserve_mib, kf, "host", "memory_reserve_mib");
 
 	config_flag(&cfg->state_dir, flags->state_dir);
@@ -176,6 +191,7 @@ config_clear(Config *cfg)
 	g_free(cfg->cpu_model);
 	g_free(cfg->qemu_binary);
 	g_free(cfg->advertise);
+	g_free(cfg->qemu_user);
 	memset(cfg, 0, sizeof *cfg);
 }
 

@@ -37,6 +37,12 @@ typedef struct {
 	int keepalive_timeout_s;
 	int login_workers;
 	int login_queue;
+	char *qemu_user;          /* -runas; "" runs QEMU as ternd's user */
+	gboolean qemu_sandbox;    /* -sandbox on,... */
+	int console_log_max_kib;  /* per VM; 0: no cap */
+	int event_ring_kib;       /* bytes of event snapshots kept */
+	int task_keep_s;          /* finished tasks go after this */
+	int task_keep_max;        /* and beyond this many */
 } Config;
 
 /* Fills CFG from defaults, then the file (cfg->config_file, if any), then

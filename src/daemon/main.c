@@ -113,6 +113,7 @@ main_serve(Config *cfg)
 	g_autoptr(Store) store = store_open(db, &e);
 	if (store == NULL)
 		goto fail;
+	store_set_event_bytes(store, (gsize)MAX(cfg->event_ring_kib, 1) << 10);
 
 	/* The certificate serves the TCP port (API and migration channel);
 	 * without one, the TLS stack is not even loaded. */
@@ -136,6 +137,12 @@ main_serve(Config *cfg)
 		.tls = cert != NULL,
 		.tls_fingerprint = fp,
 		.memory_reserve = (gint64)cfg->memory_reserve_mib << 20,
+		.qemu_user = cfg->qemu_user,
+		.qemu_sandbox = cfg->qemu_sandbox,
+		.console_log_max = (gint64)MAX(cfg->console_log_max_kib, 0)
+				   << 10,
+		.task_keep_s = (guint)MAX(cfg->task_keep_s, 0),
+		.task_keep_max = (guint)MAX(cfg->task_keep_max, 0),
 	};
 	HttpConfig hc = {
 		.unix_path = cfg->socket_path,
