@@ -155,6 +155,31 @@ guard_free(Guard *g)
 	g_free(g);
 }
 
+/* Stops counting connections whose socket is closed although their
+ * object lives on (a holder that closed but keeps a reference). */
+static void
+guard_sweep(Guard *g)
+{
+	GHashTableIter it;
+	gpointer key;
+
+	g_hash_table_iter_init(&it, g->conns);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		GuardConn *gc = key;
+		if (!gc->released &&
+		    g_socket_is_closed(g_socket_connection_get_socket(gc->conn)))
+			guard_conn_release(gc);
+	}
+}
+
+static gboolean
+guard_over(Guard *g, const char *addr, guint *n)
+{
+	*n = GPOINTER_TO_UINT(g_hash_table_lookup(g->per_addr, addr));
+	return (g->lim.max_conns && g->total >= g->lim.max_conns) ||
+	       (g->lim.max_per_addr && *n >= g->lim.max_per_addr);
+}
+
 gboolean
 guard_admit(Guard *g, GSocketConnection *conn, GSocketAddress **remote_out)
 {
@@ -168,10 +193,9 @@ guard_admit(Guard *g, GSocketConnection *conn, GSocketAddress **remote_out)
 			G_INET_SOCKET_ADDRESS(remote)));
 	else
 		addr = g_strdup("?");
-	n = GPOINTER_TO_UINT(g_hash_table_lookup(g->per_addr, addr));
-	if (remote == NULL || (g->lim.max_conns && g->total >=
-						   g->lim.max_conns) ||
-	    (g->lim.max_per_addr && n >= g->lim.max_per_addr)) {
+	if (guard_over(g, addr, &n))
+		guard_sweep(g);
+	if (remote == NULL || guard_over(g, addr, &n)) {
 		/* A flood is logged, not every connection in it. */
 		g->refused++;
 		if ((g->refused & (g->refused - 1)) == 0)
