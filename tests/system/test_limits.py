@@ -283,3 +283,20 @@ def test_unknown_user_answered_in_the_same_time(limited):
         unknown.append(dt)
     k, u = statistics.median(known), statistics.median(unknown)
     assert abs(k - u) <= 0.2 * max(k, u), (k, u)
+
+
+def test_local_socket_connections_released(limited):
+    # libsoup keeps a kept-alive connection whose client hung up; on the
+    # Unix socket each `tern` command cost a descriptor for good.
+    from conftest import UnixHTTPConnection
+    base = len(os.listdir(f"/proc/{limited.proc.pid}/fd"))
+    body = xmlrpc.client.dumps((), "system.listMethods").encode()
+    for _ in range(30):
+        c = UnixHTTPConnection(limited.socket)
+        c.request("POST", "/", body, {"Content-Type": "text/xml"})
+        r = c.getresponse()
+        assert r.status == 200
+        r.read()
+        c.close()
+    wait_for(lambda: len(os.listdir(f"/proc/{limited.proc.pid}/fd"))
+             < base + 5, 5, "the daemon to close hung-up local connections")
