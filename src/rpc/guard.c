@@ -35,6 +35,9 @@
 #define GUARD_KEY "tern-guard-conn"
 #define GUARD_DRAIN_S 2
 #define GUARD_DRAIN_MAX (4 * 1024 * 1024)
+/* NVAL too: a socket closed under a watch would otherwise make poll()
+ * return at once, forever, without the watch ever running. */
+#define GUARD_IDLE_EVENTS (G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL)
 
 struct Guard {
 	GuardLimits lim;
@@ -155,6 +158,31 @@ guard_free(Guard *g)
 	g_free(g);
 }
 
+/* Stops counting connections whose socket is closed although their
+ * object lives on (a holder that closed but keeps a reference). */
+static void
+guard_sweep(Guard *g)
+{
+	GHashTableIter it;
+	gpointer key;
+
+	g_hash_table_iter_init(&it, g->conns);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		GuardConn *gc = key;
+		if (!gc->released &&
+		    g_socket_is_closed(g_socket_connection_get_socket(gc->conn)))
+			guard_conn_release(gc);
+	}
+}
+
+static gboolean
+guard_over(Guard *g, const char *addr, guint *n)
+{
+	*n = GPOINTER_TO_UINT(g_hash_table_lookup(g->per_addr, addr));
+	return (g->lim.max_conns && g->total >= g->lim.max_conns) ||
+	       (g->lim.max_per_addr && *n >= g->lim.max_per_addr);
+}
+
 gboolean
 guard_admit(Guard *g, GSocketConnection *conn, GSocketAddress **remote_out)
 {
@@ -168,10 +196,9 @@ guard_admit(Guard *g, GSocketConnection *conn, GSocketAddress **remote_out)
 			G_INET_SOCKET_ADDRESS(remote)));
 	else
 		addr = g_strdup("?");
-	n = GPOINTER_TO_UINT(g_hash_table_lookup(g->per_addr, addr));
-	if (remote == NULL || (g->lim.max_conns && g->total >=
-						   g->lim.max_conns) ||
-	    (g->lim.max_per_addr && n >= g->lim.max_per_addr)) {
+	if (guard_over(g, addr, &n))
+		guard_sweep(g);
+	if (remote == NULL || guard_over(g, addr, &n)) {
 		/* A flood is logged, not every connection in it. */
 		g->refused++;
 		if ((g->refused & (g->refused - 1)) == 0)
@@ -269,6 +296,50 @@ guard_conn_idle_ready(GSocket *sock, GIOCondition cond, gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The same leak on the Unix socket, where libsoup made the connection
+ * and there are no limits: between requests, a peer that hangs up has its
+ * socket closed (each `tern` command would otherwise cost a descriptor). */
+#define GUARD_LOCAL_WATCH "tern-guard-local-watch"
+
+static gboolean
+guard_local_idle_ready(GSocket *sock, GIOCondition cond, gpointer data)
+{
+	char c;
+	gssize n = recv(g_socket_get_fd(sock), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return G_SOURCE_CONTINUE;
+	if (n <= 0)
+		g_socket_close(sock, NULL);
+	/* Drops this source (the data's destroy notify). */
+	g_object_set_data(G_OBJECT(sock), GUARD_LOCAL_WATCH, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+guard_local_watch_free(gpointer data)
+{
+	g_source_destroy(data);
+	g_source_unref(data);
+}
+
+static void
+guard_local_idle(GSocket *sock)
+{
+	GSource *src;
+
+	if (sock == NULL || g_socket_is_closed(sock))
+		return;
+	src = g_socket_create_source(sock, GUARD_IDLE_EVENTS, NULL);
+	/* The source holds the socket; the socket's data holds the source
+	 * until the callback drops it. */
+	g_source_set_callback(src, G_SOURCE_FUNC(guard_local_idle_ready),
+			      g_object_ref(sock), g_object_unref);
+	g_object_set_data_full(G_OBJECT(sock), GUARD_LOCAL_WATCH, src,
+			       guard_local_watch_free);
+	g_source_attach(src, NULL);
+}
+
 static void
 guard_request_finished(SoupServer *server, SoupServerMessage *msg,
 		       gpointer data)
@@ -276,12 +347,13 @@ guard_request_finished(SoupServer *server, SoupServerMessage *msg,
 	GuardConn *gc = guard_conn_of(msg);
 	GSocket *sock;
 
-	if (gc == NULL || gc->released)
+	if (gc == NULL)
+		return guard_local_idle(soup_server_message_get_socket(msg));
+	if (gc->released)
 		return;
 	guard_conn_arm(gc, gc->guard->lim.idle_s, "a next request");
 	sock = g_socket_connection_get_socket(gc->conn);
-	gc->idle_watch = g_socket_create_source(sock, G_IO_IN | G_IO_HUP |
-						G_IO_ERR, NULL);
+	gc->idle_watch = g_socket_create_source(sock, GUARD_IDLE_EVENTS, NULL);
 	g_source_set_callback(gc->idle_watch,
 			      G_SOURCE_FUNC(guard_conn_idle_ready), gc, NULL);
 	g_source_attach(gc->idle_watch, NULL);

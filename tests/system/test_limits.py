@@ -8,6 +8,7 @@ that the deadlines are seconds, not minutes."""
 import http.client
 import os
 import socket
+import ssl
 import statistics
 import threading
 import time
@@ -283,3 +284,76 @@ def test_unknown_user_answered_in_the_same_time(limited):
         unknown.append(dt)
     k, u = statistics.median(known), statistics.median(unknown)
     assert abs(k - u) <= 0.2 * max(k, u), (k, u)
+
+
+def test_local_socket_connections_released(limited):
+    # libsoup keeps a kept-alive connection whose client hung up; on the
+    # Unix socket each `tern` command cost a descriptor for good.
+    from conftest import UnixHTTPConnection
+    base = len(os.listdir(f"/proc/{limited.proc.pid}/fd"))
+    body = xmlrpc.client.dumps((), "system.listMethods").encode()
+    for _ in range(30):
+        c = UnixHTTPConnection(limited.socket)
+        c.request("POST", "/", body, {"Content-Type": "text/xml"})
+        r = c.getresponse()
+        assert r.status == 200
+        r.read()
+        c.close()
+    wait_for(lambda: len(os.listdir(f"/proc/{limited.proc.pid}/fd"))
+             < base + 5, 5, "the daemon to close hung-up local connections")
+
+
+@pytest.fixture
+def tls_limited(tmp_path):
+    from policy_helpers import TlsTernd
+    conf = tmp_path / "ternd.conf"
+    conf.write_text("[limits]\n" + "".join(f"{k} = {v}\n"
+                                          for k, v in LIMITS.items()))
+    t = TlsTernd(tmp_path / "tls", ["--config", str(conf)])
+    try:
+        yield t.start()
+        assert t.alive(), t.log_text()[-2000:]
+        assert t.xapi().call("VM.get_all") is not None
+    finally:
+        t.close()
+
+
+def tls_connect(t):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(connect(t), server_hostname="127.0.0.1")
+
+
+def test_tls_huge_body_refused_and_slow_headers_cut(tls_limited):
+    s = tls_connect(tls_limited)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 1000000000000\r\n\r\n")
+    reply = read_reply(s)
+    assert status_of(reply) == 405
+    s = tls_connect(tls_limited)
+    s.sendall(b"POST /jsonrpc HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 1000000000000\r\n\r\n")
+    assert status_of(read_reply(s)) == 413
+    # After the handshake, headers one byte at a time: cut at the header
+    # deadline, however slowly they keep coming.
+    s = tls_connect(tls_limited)
+    t0 = time.monotonic()
+    try:
+        for c in b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+            s.sendall(bytes([c]))
+            time.sleep(0.25)
+            if time.monotonic() - t0 > 8:
+                pytest.fail("headers sent for 8 s and still open")
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        pass
+    assert time.monotonic() - t0 < 6
+
+
+def test_tls_handshake_never_finished(tls_limited):
+    # The first byte of a TLS hello, then nothing: the header deadline
+    # covers the handshake too.
+    s = connect(tls_limited)
+    s.sendall(b"\x16")
+    t = closed_within(s, 6)
+    assert 1.5 < t < 6, t
