@@ -31,6 +31,7 @@
 #include <tern/tern.h>
 
 #include "common/xerr.h"
+#include "migrate/trust.h"
 #include "migrate/predict.h"
 #include "qemu/driver.h"
 
@@ -1018,12 +1019,17 @@ src_got_token(Src *s, JsonObject *dest)
 }
 
 /* p2p: log in to the destination from a worker thread (libtern is
- * synchronous) and ask it for a token with our own request. */
+ * synchronous) and ask it for a token with our own request.  The
+ * destination's certificate is proven first (trust.h): pinned, known, or
+ * recorded on a first use the caller allowed; otherwise no connection
+ * that could carry the password is made. */
 typedef struct {
 	char *url;
 	char *user;
 	char *password;
 	char *fingerprint;
+	char *state_dir;
+	gboolean first_use;
 	char *vm_uuid;
 	JsonObject *options;
 } P2p;
@@ -1037,6 +1043,7 @@ p2p_free(P2p *p)
 		sodium_memzero(p->password, strlen(p->password));
 	g_free(p->password);
 	g_free(p->fingerprint);
+	g_free(p->state_dir);
 	g_free(p->vm_uuid);
 	json_object_unref(p->options);
 	g_free(p);
@@ -1047,9 +1054,16 @@ p2p_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
 	P2p *p = data;
 	GError *e = NULL;
-	TernConnOptions co = { .fingerprint = *p->fingerprint ? p->fingerprint
-							      : NULL,
-			       .insecure = *p->fingerprint == 0 };
+	g_autofree char *pin = NULL;
+
+	if (!trust_p2p_pin(p->state_dir, p->url, p->fingerprint, p->first_use,
+			   &pin, &e)) {
+		g_task_return_error(task, e);
+		return;
+	}
+	/* Never insecure: with PIN, libtern refuses any other certificate
+	 * in the handshake, before the login's body is sent. */
+	TernConnOptions co = { .fingerprint = pin };
 	TernConn *c = tern_conn_open(p->url, &co, &e);
 
 	if (c == NULL || !tern_login(c, p->user, p->password, &e)) {
@@ -1092,6 +1106,8 @@ p2p_done(GObject *obj, GAsyncResult *res, gpointer data)
 	GError *e = NULL;
 	g_autoptr(JsonNode) map = g_task_propagate_pointer(G_TASK(res), &e);
 
+	if (map == NULL && e->domain == TERN_XAPI_ERROR)
+		return src_abort(s, e); /* ours, e.g. SSL_VERIFY_ERROR */
 	if (map == NULL) {
 		g_autofree char *code = NULL;
 		g_auto(GStrv) params = NULL;
@@ -1193,6 +1209,9 @@ src_begin(Call *call, SrcKind kind)
 		dest, "password", ""));
 	p->fingerprint = g_strdup(json_object_get_string_member_with_default(
 		dest, "fingerprint", ""));
+	p->first_use = g_strcmp0(json_object_get_string_member_with_default(
+		dest, "trust_on_first_use", ""), "true") == 0;
+	p->state_dir = g_strdup(api->cfg.state_dir);
 	p->vm_uuid = g_strdup(vm->uuid);
 	p->options = json_object_ref(options);
 	if (!*p->url || !*p->user) {

@@ -96,20 +96,3 @@ def test_pool_operator_may_destroy_others_tasks(t):
     task = finished_task(alice, "c")
     t.xapi().call("task.destroy", task)
 
-
-# ---- Finished tasks do not pile up ------------------------------------
-
-def test_finished_tasks_are_collected(ternd_factory, tmp_path):
-    conf = tmp_path / "ternd.conf"
-    conf.write_text("[daemon]\ntask_keep_s = 3\ntask_keep_max = 3\n")
-    t = ternd_factory(extra_args=("--config", str(conf)))
-    x = t.xapi()
-    tasks = [finished_task(x, f"gc{i}") for i in range(5)]
-    # At most three finished tasks are kept: the two oldest went at once.
-    left = x.call("task.get_all")
-    assert [k for k in tasks if k in left] == tasks[2:]
-    # And after task_keep_s, none.
-    wait_for(lambda: not set(tasks) & set(x.call("task.get_all")), 15,
-             "finished tasks to be collected")
-    # The daemon logs each collection.
-    assert "collected" in t.log_text()
