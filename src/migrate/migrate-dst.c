@@ -221,14 +221,57 @@ dst_set(Dst *d, DstPhase next)
 	dst_journal(d);
 }
 
+/*
+ * Ownership, as on the source (migrate-src.c): every QMP call or QEMU start
+ * a Dst is waiting for holds a reference (dst_hold); its callback starts
+ * with dst_back, which drops it and says whether the migration is alive.
+ * dst_free marks the Dst dead and drops the machine's own reference; the
+ * memory goes with the last one.
+ */
+static Dst *
+dst_hold(Dst *d)
+{
+	d->refs++;
+	return d;
+}
+
+static void dst_destroy(Dst *d);
+
+static gboolean
+dst_back(Dst *d)
+{
+	g_assert(d->refs > 0);
+	if (--d->refs == 0) {
+		g_assert(d->dead);
+		dst_destroy(d);
+		return FALSE;
+	}
+	return !d->dead;
+}
+
 static void
 dst_free(Dst *d)
 {
+	if (d->dead)
+		return;
+	d->dead = TRUE;
 	if (d->data_key)
 		g_hash_table_remove(dst_active, d->data_key);
 	g_hash_table_remove(dst_by_id, d->id);
 	chan_free(d->ctl);
 	chan_free(d->data);
+	d->ctl = d->data = NULL;
+	if (d->vm_ref != NULL) {
+		QemuVm *qv = qemu_vm_lookup(d->api, d->vm_ref);
+		if (qv != NULL)
+			qemu_vm_set_hook(qv, NULL, NULL);
+	}
+	(void)dst_back(d);
+}
+
+static void
+dst_destroy(Dst *d)
+{
 	if (d->psk)
 		sodium_memzero(d->psk, strlen(d->psk));
 	g_free(d->psk);
@@ -337,6 +380,8 @@ dst_cont_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Dst *d = data;
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL)
 		g_warning("migrate: dst %s: cont: %s", d->id, error->message);
 	/* RESUME (the event) finishes the job; a failed cont leaves the VM
@@ -353,7 +398,8 @@ dst_resume(Dst *d)
 		dst_resumed(d, 0);
 		return;
 	}
-	qemu_vm_call(d->api, d->vm_ref, "cont", NULL, dst_cont_done, d);
+	qemu_vm_call(d->api, d->vm_ref, "cont", NULL, dst_cont_done,
+		     dst_hold(d));
 }
 
 static void
@@ -406,6 +452,8 @@ dst_incoming_done(Qmp *qmp, JsonNode *ret, const GError *error,
 {
 	Dst *d = data;
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf(
 			"migrate-incoming: %s", error->message);
@@ -425,11 +473,13 @@ dst_getfd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 	Dst *d = data;
 	g_autoptr(JsonObject) a = json_object_new();
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL)
 		return dst_abort(d, error->message);
 	json_object_set_string_member(a, "uri", "fd:tern-migrate");
 	qemu_vm_call(d->api, d->vm_ref, "migrate-incoming", a,
-		     dst_incoming_done, d);
+		     dst_incoming_done, dst_hold(d));
 }
 
 /* The source opened the data connection: hand its socket to QEMU, whose
@@ -447,7 +497,8 @@ dst_take_data(Dst *d, Chan *data)
 		return dst_abort(d, "no QEMU for the incoming stream");
 	dst_set(d, DST_RECEIVING);
 	json_object_set_string_member(a, "fdname", "tern-migrate");
-	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, dst_getfd_done, d);
+	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, dst_getfd_done,
+			 dst_hold(d));
 	close(fd);
 }
 
@@ -456,6 +507,8 @@ dst_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Dst *d = data;
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf("preparing QEMU: %s",
 						       error->message);
@@ -470,20 +523,27 @@ dst_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 	g_autoptr(JsonObject) a = json_object_new();
 	json_object_set_string_member(a, "uri", d->direct_uri);
 	qemu_vm_call(d->api, d->vm_ref, "migrate-incoming", a,
-		     dst_incoming_done, d);
+		     dst_incoming_done, dst_hold(d));
 }
 
 static void
 dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 {
 	Dst *d = data;
+	g_autofree char *uuid = g_strdup(d->vm_uuid);
 
+	if (!dst_back(d)) {
+		/* Aborted while QEMU started: it must not outlive the
+		 * record that dst_abort already removed. */
+		StoreObj gone = { .ref = (char *)vm_ref, .uuid = uuid };
+		g_info("migrate: dst: QEMU of VM %s started after the abort; "
+		       "killing it", uuid);
+		qemu_driver_forget(api, &gone);
+		return;
+	}
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf("starting QEMU: %s",
 						       error->message);
-		g_autofree char *code = NULL;
-		g_auto(GStrv) params = NULL;
-		xerr_split(error, &code, &params);
 		return dst_abort(d, why);
 	}
 	QemuVm *qv = qemu_vm_lookup(api, vm_ref);
@@ -494,7 +554,7 @@ dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 	qemu_vm_set_hook(qv, dst_on_event, d);
 	qemu_vm_on_exit(qv, dst_vm_gone, g_strdup(d->id));
 	migrate_qemu_prepare(api, vm_ref, d->psk, FALSE, &d->opts,
-			     dst_prepared, d);
+			     dst_prepared, dst_hold(d));
 }
 
 static gboolean
@@ -624,6 +684,7 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 
 	dst_tables();
 	Dst *d = g_new0(Dst, 1);
+	d->refs = 1;
 	d->api = api;
 	d->id = g_strdup(id);
 	d->secret = g_strdup(secret);
@@ -681,7 +742,7 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 	vm_set(api, o, NULL, "resident_on",
 	       json_node_init_string(json_node_alloc(), api->host_ref), NULL);
 	QemuStartOpts so = { .paused = TRUE, .incoming = TRUE };
-	qemu_vm_start(api, o, &so, dst_started, d);
+	qemu_vm_start(api, o, &so, dst_started, dst_hold(d));
 }
 
 static void

@@ -93,6 +93,9 @@ typedef struct {
 	int check_pending;        /* SRC_CHECK: probe and dirty rate */
 	double probe_bps;
 	JsonObject *prediction;
+	int refs;                 /* the machine's own, plus one per pending
+				   * call back into it (see "Ownership") */
+	gboolean dead;            /* ended: pending callbacks only let go */
 } Src;
 
 static GHashTable *src_by_vm;    /* vm ref -> Src (sends only) */
@@ -100,6 +103,40 @@ static GHashTable *src_by_id;    /* migration id -> Src (all) */
 
 static void src_abort(Src *s, GError *error);
 static void src_finish(Src *s);
+
+/* ---- Ownership ------------------------------------------------------ */
+
+/*
+ * A Src is ended by src_free, but QMP calls, channel opens and the p2p
+ * login it started may still be on their way back.  Every such call holds
+ * a reference (src_hold, as its user data); its callback first calls
+ * src_back, which lets go of that reference and says whether the
+ * migration is still alive.  src_free marks the Src dead, stops what it
+ * owns (timers, channels, the task) and drops the machine's own
+ * reference; the memory goes with the last reference (redis's rule: never
+ * freed under a callback that still points to it).
+ */
+static Src *
+src_hold(Src *s)
+{
+	s->refs++;
+	return s;
+}
+
+static void src_destroy(Src *s);
+
+/* Lets go of a pending call's reference: TRUE when S is still alive. */
+static gboolean
+src_back(Src *s)
+{
+	g_assert(s->refs > 0);
+	if (--s->refs == 0) {
+		g_assert(s->dead);
+		src_destroy(s);
+		return FALSE;
+	}
+	return !s->dead;
+}
 
 /* ---- Bookkeeping ---------------------------------------------------- */
 
@@ -145,9 +182,20 @@ src_set(Src *s, SrcPhase next)
 	}
 }
 
+/* Ends the migration's state: marks it dead and lets go of everything that
+ * could call back into it; the memory follows the last reference. */
 static void
 src_free(Src *s)
 {
+	if (s->dead)
+		return;
+	s->dead = TRUE;
+	if (s->kind == SRC_SEND && s->vm_ref != NULL) {
+		/* No event may reach a dead migration either. */
+		QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
+		if (qv != NULL)
+			qemu_vm_set_hook(qv, NULL, NULL);
+	}
 	if (s->poll_id)
 		g_source_remove(s->poll_id);
 	policy_free(s->policy);
@@ -155,8 +203,11 @@ src_free(Src *s)
 		g_source_remove(s->cancel_idle_id);
 	if (s->query_id)
 		g_source_remove(s->query_id);
+	s->poll_id = s->cancel_idle_id = s->query_id = 0;
+	s->policy = NULL;
 	if (s->cancel_id && s->call)
 		g_cancellable_disconnect(s->call->cancel, s->cancel_id);
+	s->cancel_id = 0;
 	if (src_by_vm && g_hash_table_lookup(src_by_vm, s->vm_ref) == s)
 		g_hash_table_remove(src_by_vm, s->vm_ref);
 	if (src_by_id && g_hash_table_lookup(src_by_id, s->id) == s)
@@ -165,8 +216,19 @@ src_free(Src *s)
 		json_object_unref(s->blockers_reply);
 	if (s->prediction)
 		json_object_unref(s->prediction);
+	s->blockers_reply = s->prediction = NULL;
 	chan_free(s->ctl);
 	chan_free(s->data);
+	s->ctl = s->data = NULL;
+	if (s->call)
+		call_unref(s->call);
+	s->call = NULL;
+	(void)src_back(s);
+}
+
+static void
+src_destroy(Src *s)
+{
 	if (s->psk)
 		sodium_memzero(s->psk, strlen(s->psk));
 	if (s->options)
@@ -185,8 +247,6 @@ src_free(Src *s)
 	g_free(s->dst_vm_ref);
 	g_free(s->data_key);
 	g_free(s->direct_uri);
-	if (s->call)
-		call_unref(s->call);
 	g_free(s);
 }
 
@@ -276,10 +336,8 @@ src_put(JsonObject *kv, const char *k, gint64 v)
 }
 
 static void
-src_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+src_stats_apply(Src *s, JsonNode *ret, const GError *error)
 {
-	Src *s = data;
-
 	if (error != NULL || !JSON_NODE_HOLDS_OBJECT(ret) || s->call == NULL)
 		return;
 	JsonObject *r = json_node_get_object(ret);
@@ -325,12 +383,22 @@ src_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 						  (double)(sent + remaining));
 }
 
+static void
+src_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+{
+	Src *s = data;
+
+	if (src_back(s))
+		src_stats_apply(s, ret, error);
+}
+
 static gboolean
 src_poll(gpointer data)
 {
 	Src *s = data;
 
-	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL, src_stats, s);
+	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL, src_stats,
+		     src_hold(s));
 	return G_SOURCE_CONTINUE;
 }
 
@@ -379,9 +447,11 @@ src_final_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	/* QEMU fills total-time and downtime in when it reports completed;
 	 * the figures come from this answer, not the last periodic poll. */
-	src_stats(qmp, ret, error, s);
+	src_stats_apply(s, ret, error);
 	src_finish(s);
 }
 
@@ -397,7 +467,7 @@ src_finish_after_stats(Src *s)
 		s->poll_id = 0;
 	}
 	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL,
-		     src_final_stats, s);
+		     src_final_stats, src_hold(s));
 }
 
 static void
@@ -446,6 +516,9 @@ src_resume_checked(Qmp *qmp, JsonNode *ret, const GError *error,
 		   gpointer data)
 {
 	Src *s = data;
+
+	if (!src_back(s))
+		return;
 	gboolean running = !error && JSON_NODE_HOLDS_OBJECT(ret) &&
 		json_object_get_boolean_member_with_default(
 			json_node_get_object(ret), "running", FALSE);
@@ -458,7 +531,7 @@ src_resume_checked(Qmp *qmp, JsonNode *ret, const GError *error,
 	if (strcmp(status, "finish-migrate") == 0 ||
 	    strcmp(status, "inmigrate") == 0) {
 		qemu_vm_call(s->api, s->vm_ref, "query-status", NULL,
-			     src_resume_checked, s);
+			     src_resume_checked, src_hold(s));
 		return;
 	}
 	if (!running && s->was_running)
@@ -480,6 +553,11 @@ src_abort(Src *s, GError *error)
 	Api *api = s->api;
 	SrcPhase from = s->phase;
 
+	/* A callback that a kill or close runs synchronously may ask again. */
+	if (s->dead || s->phase == SRC_ABORTED) {
+		g_error_free(error);
+		return;
+	}
 	g_return_if_fail(s->phase < SRC_SWITCHOVER);
 	g_info("migrate: src %s: aborting: %s", s->id, error->message);
 	src_set(s, SRC_ABORTED);
@@ -498,7 +576,7 @@ src_abort(Src *s, GError *error)
 		qemu_vm_call(api, s->vm_ref, "migrate_cancel", NULL,
 			     migrate_ignore_reply, NULL);
 		qemu_vm_call(api, s->vm_ref, "query-status", NULL,
-			     src_resume_checked, s);
+			     src_resume_checked, src_hold(s));
 		return;
 	}
 	src_end_op(s);
@@ -519,6 +597,8 @@ src_on_query(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		: "";
 
 	chan_free(c);
+	if (!src_back(s))
+		return;
 	if (strcmp(state, "running") == 0) {
 		s->dst_running = TRUE;
 		src_finish(s);
@@ -531,7 +611,7 @@ src_on_query(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		src_fail_call(s, src_error(s, "the destination failed after "
 			"the switchover; the VM runs on the source"));
 		qemu_vm_call(s->api, s->vm_ref, "query-status", NULL,
-			     src_resume_checked, s);
+			     src_resume_checked, src_hold(s));
 	} else {
 		src_ask_destination(s);
 	}
@@ -543,8 +623,14 @@ src_query_open(Chan *c, const GError *error, gpointer data)
 	Src *s = data;
 	g_autoptr(JsonObject) m = json_object_new();
 
+	if (!src_back(s)) {
+		chan_free(c);
+		return;
+	}
 	if (error != NULL)
 		return src_ask_destination(s);
+	/* The channel's handler (src_on_query) holds S from here. */
+	src_hold(s);
 	json_object_set_string_member(m, "migration_id", s->id);
 	json_object_set_string_member(m, "secret", s->secret);
 	chan_send(c, "TERN-QUERY/1", m);
@@ -568,7 +654,7 @@ src_query_again(gpointer data)
 		src_free(s);
 		return G_SOURCE_REMOVE;
 	}
-	migrate_src_open(s->url, s->fingerprint, src_on_query, s,
+	migrate_src_open(s->url, s->fingerprint, src_on_query, src_hold(s),
 			 src_query_open);
 	return G_SOURCE_REMOVE;
 }
@@ -765,6 +851,8 @@ src_migrate_started(Qmp *qmp, JsonNode *ret, const GError *error,
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	if (error != NULL)
 		return src_abort(s, src_error(s, "QEMU would not migrate: %s",
 					      error->message));
@@ -778,7 +866,8 @@ src_migrate(Src *s, const char *uri)
 	g_autoptr(JsonObject) a = json_object_new();
 
 	json_object_set_string_member(a, "uri", uri);
-	qemu_vm_call(s->api, s->vm_ref, "migrate", a, src_migrate_started, s);
+	qemu_vm_call(s->api, s->vm_ref, "migrate", a, src_migrate_started,
+		     src_hold(s));
 }
 
 static void
@@ -786,6 +875,8 @@ src_getfd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	if (error != NULL)
 		return src_abort(s, src_error(s, "getfd: %s", error->message));
 	src_migrate(s, "fd:tern-migrate");
@@ -836,7 +927,8 @@ src_on_data(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	}
 	g_autoptr(JsonObject) a = json_object_new();
 	json_object_set_string_member(a, "fdname", "tern-migrate");
-	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, src_getfd_done, s);
+	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, src_getfd_done,
+			 src_hold(s));
 	close(fd);
 }
 
@@ -846,6 +938,10 @@ src_data_open(Chan *c, const GError *error, gpointer data)
 	Src *s = data;
 	g_autoptr(JsonObject) m = json_object_new();
 
+	if (!src_back(s)) {
+		chan_free(c);
+		return;
+	}
 	if (error != NULL)
 		return src_abort(s, src_error(s, "data connection: %s",
 					      error->message));
@@ -859,13 +955,15 @@ src_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	if (error != NULL)
 		return src_abort(s, src_error(s, "preparing QEMU: %s",
 					      error->message));
 	if (s->direct_uri != NULL)
 		src_migrate(s, s->direct_uri);
 	else
-		chan_connect(s->url, src_on_data, s, src_data_open);
+		chan_connect(s->url, src_on_data, src_hold(s), src_data_open);
 }
 
 static void
@@ -923,7 +1021,7 @@ src_start_transfer(Src *s)
 		return src_abort(s, src_error(s, "the VM has no QEMU"));
 	qemu_vm_set_hook(qv, src_on_event, s);
 	migrate_qemu_prepare(s->api, s->vm_ref, s->psk, TRUE, &s->opts,
-			     src_prepared, s);
+			     src_prepared, src_hold(s));
 }
 
 /* ---- Opening the channel -------------------------------------------- */
@@ -932,9 +1030,14 @@ static void
 src_ctl_open(Chan *c, const GError *error, gpointer data)
 {
 	Src *s = data;
-	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
+	StoreObj *vm;
 	g_autoptr(JsonObject) m = json_object_new();
 
+	if (!src_back(s)) {
+		chan_free(c);
+		return;
+	}
+	vm = store_get_typed(s->api->store, "VM", s->vm_ref);
 	if (error != NULL || vm == NULL)
 		return src_abort(s, src_error(s, "cannot reach the "
 			"destination: %s", error ? error->message
@@ -1014,7 +1117,8 @@ src_got_token(Src *s, JsonObject *dest)
 			"the destination map needs url, token and psk (from "
 			"host.migrate_receive)", NULL));
 	src_set(s, SRC_QUALIFY);
-	migrate_src_open(s->url, s->fingerprint, src_on_ctl, s, src_ctl_open);
+	migrate_src_open(s->url, s->fingerprint, src_on_ctl, src_hold(s),
+			 src_ctl_open);
 }
 
 /* p2p: log in to the destination from a worker thread (libtern is
@@ -1092,6 +1196,10 @@ p2p_done(GObject *obj, GAsyncResult *res, gpointer data)
 	GError *e = NULL;
 	g_autoptr(JsonNode) map = g_task_propagate_pointer(G_TASK(res), &e);
 
+	if (!src_back(s)) {
+		g_clear_error(&e);
+		return;
+	}
 	if (map == NULL) {
 		g_autofree char *code = NULL;
 		g_auto(GStrv) params = NULL;
@@ -1142,6 +1250,7 @@ src_begin(Call *call, SrcKind kind)
 		return call_fail(call, e);
 
 	Src *s = g_new0(Src, 1);
+	s->refs = 1;
 	s->api = api;
 	s->kind = kind;
 	s->id = store_new_uuid();
@@ -1201,7 +1310,7 @@ src_begin(Call *call, SrcKind kind)
 			"a peer-to-peer destination needs url, user and "
 			"password", NULL));
 	}
-	GTask *t = g_task_new(NULL, NULL, p2p_done, s);
+	GTask *t = g_task_new(NULL, NULL, p2p_done, src_hold(s));
 	g_task_set_task_data(t, p, (GDestroyNotify)p2p_free);
 	g_task_run_in_thread(t, p2p_thread);
 	g_object_unref(t);
@@ -1273,6 +1382,8 @@ src_recover_status(Qmp *qmp, JsonNode *ret, const GError *error,
 			  json_node_get_object(ret), "status", "")
 		: "";
 
+	if (!src_back(s))
+		return;
 	g_info("migrate: recovery: %s: QEMU migration status \"%s\"",
 	       s->id, status);
 	if (error != NULL) {
@@ -1314,6 +1425,7 @@ migrate_src_recover(Api *api, StoreJournal *j)
 		return;
 	}
 	s = g_new0(Src, 1);
+	s->refs = 1;
 	s->api = api;
 	s->kind = SRC_SEND;
 	s->id = g_strdup(j->id);
@@ -1342,5 +1454,5 @@ migrate_src_recover(Api *api, StoreJournal *j)
 	if (qv)
 		qemu_vm_set_hook(qv, src_on_event, s);
 	qemu_vm_call(api, s->vm_ref, "query-migrate", NULL, src_recover_status,
-		     s);
+		     src_hold(s));
 }
