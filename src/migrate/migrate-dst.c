@@ -27,6 +27,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sodium.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +36,9 @@
 #include "qemu/driver.h"
 
 #define MIGRATE_TOKEN_TTL_S 60
+/* How long a decided migration's journal row (its tombstone) answers a
+ * source's TERN-QUERY; see "Tombstones" below. */
+#define DST_TOMBSTONE_TTL_S (24 * 3600)
 
 typedef struct {
 	char *token;
@@ -197,6 +201,10 @@ dst_journal(Dst *d)
 	json_object_set_string_member(data, "vm_ref", d->vm_ref ? d->vm_ref
 								: "");
 	json_object_set_string_member(data, "secret", d->secret);
+	json_object_set_boolean_member(data, "paused", d->paused);
+	if (d->phase == DST_RUNNING || d->phase == DST_ABORTED)
+		json_object_set_int_member(data, "decided_us",
+					   g_get_real_time());
 	n = json_node_init_object(json_node_alloc(), data);
 	g_autofree char *text = json_to_string(n, FALSE);
 	StoreJournal j = {
@@ -304,11 +312,13 @@ dst_send_error(Chan *c, const char *verb, const GError *error,
 	chan_send(c, verb, m);
 }
 
-/* Ends the destination's part; the record stays only if the VM runs. */
+/* Ends the destination's part; the record stays only if the VM runs.
+ * The journal row stays as the tombstone unless the source ACKED the
+ * outcome (DONE): only then can no question about it come any more. */
 static void
-dst_finish(Dst *d)
+dst_finish(Dst *d, gboolean acked)
 {
-	if (d->phase == DST_ABORTED || d->phase == DST_RUNNING)
+	if (acked && d->phase == DST_RUNNING)
 		store_journal_delete(d->api->store, d->id, NULL);
 	dst_free(d);
 }
@@ -372,7 +382,7 @@ dst_resumed(Dst *d, gint64 resume_us)
 	}
 	/* The source says DONE, or goes away; either ends our part. */
 	if (d->ctl == NULL)
-		dst_finish(d);
+		dst_finish(d, FALSE);
 }
 
 static void
@@ -393,6 +403,15 @@ dst_cont_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 static void
 dst_resume(Dst *d)
 {
+	StoreObj *vm = store_get_typed(d->api->store, "VM", d->vm_ref);
+
+	/* The record says what QEMU is, paused with the whole stream, before
+	 * RESUMING is journaled: a ternd restarted from here re-attaches to
+	 * a non-Halted record's QEMU and recovery can finish the resume. */
+	if (vm != NULL)
+		vm_set(d->api, vm, NULL, "power_state",
+		       json_node_init_string(json_node_alloc(), "Paused"),
+		       NULL);
 	dst_set(d, DST_RESUMING);
 	if (d->paused) {
 		dst_resumed(d, 0);
@@ -727,7 +746,7 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 		chan_send(c, "READY", m);
 		d->ctl = NULL;
 		chan_free(c);
-		dst_finish(d);
+		dst_finish(d, FALSE);
 		return;
 	}
 	if (d->opts.direct && !dst_pick_direct_uri(d, conn, &e)) {
@@ -755,7 +774,7 @@ dst_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		d->ctl = NULL;
 		chan_free(c);
 		if (d->phase == DST_RUNNING)
-			dst_finish(d);
+			dst_finish(d, FALSE);
 		else
 			dst_abort(d, "the source went away");
 		return;
@@ -766,7 +785,7 @@ dst_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	} else if (strcmp(verb, "DONE") == 0 && d->phase == DST_RUNNING) {
 		d->ctl = NULL;
 		chan_free(c);
-		dst_finish(d);
+		dst_finish(d, TRUE);
 	}
 }
 
@@ -802,9 +821,11 @@ dst_query(Api *api, Chan *c, JsonObject *msg)
 			    sodium_memcmp(s2, secret, strlen(s2)) == 0)
 				state = j->phase;
 		}
-		/* No row and no migration: it never started here. */
-		if (strcmp(state, "unknown") == 0 && d == NULL)
-			state = "aborted";
+		/* No row and no migration: "unknown", never "aborted".  A
+		 * migration that passed the source's switchover was
+		 * journaled here before READY, and its row outlives the
+		 * decision (the tombstone), so no row means the question is
+		 * wrong or too late, and the source must not resume. */
 	}
 	json_object_set_string_member(m, "state", state);
 	chan_send(c, "STATE", m);
@@ -912,85 +933,135 @@ migrate_dst_accept(Api *api, GSocketConnection *conn)
 
 /* ---- Recovery ------------------------------------------------------- */
 
-typedef struct {
-	Api *api;
-	StoreJournal *j;
-	char *vm_ref;
-} Recover;
+/*
+ * Tombstones.  A decided migration's row (phase "running" or "aborted",
+ * with decided_us) is kept for DST_TOMBSTONE_TTL_S, or until the source
+ * acknowledges RUNNING with DONE, so that a source that lost the channel
+ * after its switchover learns the outcome (TERN-QUERY).  A question about
+ * a migration with no row is answered "unknown", never "aborted": the
+ * source resumes its copy only on "aborted".
+ *
+ * Recovery after a restart, by the phase the row was left in:
+ *   qualify, starting, receiving  the record is Halted, so the driver did
+ *       not re-attach its QEMU: kill it by its pid file (checked against
+ *       /proc/<pid>/cmdline), remove the record and its files, and
+ *       journal "aborted".  RUNNING was never sent from these phases, so
+ *       the source has not let its copy go.
+ *   resuming  the decision was taken; the record was made Paused first,
+ *       so the driver re-attached: cont, and journal "running".  With no
+ *       QEMU left the VM is lost here: the row says "lost", and the
+ *       source, which resumes only on "aborted", keeps its paused copy.
+ *   running, aborted  tombstones: expired ones are deleted.
+ */
 
 static void
-dst_recover_status(Qmp *qmp, JsonNode *ret, const GError *error,
-		   gpointer data)
+dst_recover_put(Api *api, StoreJournal *j, const char *phase,
+		const char *vm_ref, const char *secret)
 {
-	Recover *r = data;
-	Api *api = r->api;
-	const char *status = !error && JSON_NODE_HOLDS_OBJECT(ret)
-		? json_object_get_string_member_with_default(
-			  json_node_get_object(ret), "status", "")
-		: "";
-	StoreObj *vm = store_get_typed(api->store, "VM", r->vm_ref);
+	g_autoptr(JsonObject) data = json_object_new();
 
-	if (strcmp(status, "completed") == 0 && vm != NULL) {
-		/* The whole stream arrived before we died: run it here. */
-		g_info("migrate: recovery: %s arrived whole, resuming it",
-		       r->j->vm_uuid);
-		qemu_vm_call(api, r->vm_ref, "cont", NULL, NULL, NULL);
-		vm_op_end(api, r->vm_ref);
-		StoreJournal j = *r->j;
-		j.phase = "running";
-		store_journal_put(api->store, &j, NULL);
-	} else {
-		g_info("migrate: recovery: incoming %s was not complete, "
-		       "rolling back", r->j->vm_uuid);
-		qemu_vm_kill(api, r->vm_ref);
-		if (vm != NULL) {
-			qemu_driver_forget(api, vm);
-			store_remove(api->store, vm, NULL);
-		}
-		StoreJournal j = *r->j;
-		j.phase = "aborted";
-		store_journal_put(api->store, &j, NULL);
-	}
+	json_object_set_string_member(data, "vm_ref", vm_ref);
+	json_object_set_string_member(data, "secret", secret);
+	json_object_set_int_member(data, "decided_us", g_get_real_time());
+	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), data);
+	g_autofree char *text = json_to_string(n, FALSE);
+	StoreJournal out = { .id = j->id, .side = j->side,
+			     .vm_uuid = j->vm_uuid, .phase = (char *)phase,
+			     .data = text };
+	store_journal_put(api->store, &out, NULL);
+}
+
+/* Kills a QEMU the driver does not know, found by its pid file. */
+static void
+dst_kill_orphan(Api *api, const char *uuid)
+{
+	g_autofree char *pidfile = g_build_filename(api->cfg.run_dir, "vms",
+						    uuid, "qemu.pid", NULL);
+	g_autofree char *text = NULL;
+	g_autofree char *cmdline = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(pidfile, &text, NULL, NULL))
+		return;
+	int pid = (int)g_ascii_strtoll(text, NULL, 10);
+	g_autofree char *proc = g_strdup_printf("/proc/%d/cmdline", pid);
+	if (pid <= 0 || !g_file_get_contents(proc, &cmdline, &len, NULL))
+		return;
+	for (gsize i = 0; i + 1 < len; i++)
+		if (cmdline[i] == 0)
+			cmdline[i] = ' ';
+	if (strstr(cmdline, uuid) == NULL)
+		return; /* the pid was reused: not ours */
+	g_info("migrate: recovery: killing the incoming QEMU %d of VM %s",
+	       pid, uuid);
+	kill(pid, SIGKILL);
+}
+
+/* Removes the incoming VM: QEMU, record and files. */
+static void
+dst_recover_remove(Api *api, StoreJournal *j, const char *vm_ref)
+{
+	StoreObj *vm = store_get_typed(api->store, "VM", vm_ref);
+	StoreObj gone = { .ref = (char *)vm_ref, .uuid = j->vm_uuid };
+
+	if (qemu_vm_lookup(api, vm_ref) != NULL)
+		qemu_vm_kill(api, vm_ref);
+	else
+		dst_kill_orphan(api, j->vm_uuid);
+	qemu_driver_forget(api, vm ? vm : &gone);
+	if (vm != NULL)
+		store_remove(api->store, vm, NULL);
 	event_notify(api);
-	store_journal_free(r->j);
-	g_free(r->vm_ref);
-	g_free(r);
 }
 
 void
 migrate_dst_recover(Api *api, StoreJournal *j)
 {
 	g_autoptr(JsonNode) n = json_from_string(j->data, NULL);
-	const char *vm_ref = n && JSON_NODE_HOLDS_OBJECT(n)
-		? json_object_get_string_member_with_default(
-			  json_node_get_object(n), "vm_ref", "")
+	JsonObject *data = n && JSON_NODE_HOLDS_OBJECT(n)
+		? json_node_get_object(n) : NULL;
+	const char *vm_ref = data
+		? json_object_get_string_member_with_default(data, "vm_ref", "")
 		: "";
+	const char *secret = data
+		? json_object_get_string_member_with_default(data, "secret", "")
+		: "";
+	gboolean paused = data && json_object_get_boolean_member_with_default(
+		data, "paused", FALSE);
 
 	if (strcmp(j->phase, "running") == 0 ||
-	    strcmp(j->phase, "aborted") == 0) {
-		/* Settled; kept only to answer a source's question. */
+	    strcmp(j->phase, "aborted") == 0 || strcmp(j->phase, "lost") == 0) {
+		gint64 at = data ? json_object_get_int_member_with_default(
+			data, "decided_us", 0) : 0;
+		if (at == 0)
+			dst_recover_put(api, j, j->phase, vm_ref, secret);
+		else if (g_get_real_time() - at >
+			 (gint64)DST_TOMBSTONE_TTL_S * G_USEC_PER_SEC)
+			store_journal_delete(api->store, j->id, NULL);
 		return;
 	}
-	Recover *r = g_new0(Recover, 1);
-	r->api = api;
-	r->vm_ref = g_strdup(vm_ref);
-	r->j = g_new0(StoreJournal, 1);
-	r->j->id = g_strdup(j->id);
-	r->j->side = g_strdup(j->side);
-	r->j->vm_uuid = g_strdup(j->vm_uuid);
-	r->j->phase = g_strdup(j->phase);
-	r->j->data = g_strdup(j->data);
 	if (strcmp(j->phase, "resuming") == 0) {
-		/* Decided before the crash: finish resuming. */
-		qemu_vm_call(api, vm_ref, "cont", NULL, NULL, NULL);
-		vm_op_end(api, vm_ref);
-		StoreJournal done = *j;
-		done.phase = "running";
-		store_journal_put(api->store, &done, NULL);
-		store_journal_free(r->j);
-		g_free(r->vm_ref);
-		g_free(r);
+		StoreObj *vm = store_get_typed(api->store, "VM", vm_ref);
+		if (vm != NULL && qemu_vm_lookup(api, vm_ref) != NULL) {
+			/* Decided before the crash: finish resuming. */
+			g_info("migrate: recovery: resuming incoming VM %s",
+			       j->vm_uuid);
+			if (!paused)
+				qemu_vm_call(api, vm_ref, "cont", NULL,
+					     migrate_ignore_reply, NULL);
+			vm_op_end(api, vm_ref);
+			dst_recover_put(api, j, "running", vm_ref, secret);
+			event_notify(api);
+			return;
+		}
+		g_warning("migrate: recovery: incoming VM %s has no QEMU left "
+			  "after its switchover; it is lost here", j->vm_uuid);
+		dst_recover_remove(api, j, vm_ref);
+		dst_recover_put(api, j, "lost", vm_ref, secret);
 		return;
 	}
-	qemu_vm_call(api, vm_ref, "query-migrate", NULL, dst_recover_status, r);
+	g_info("migrate: recovery: incoming VM %s had not arrived whole; "
+	       "rolling back", j->vm_uuid);
+	dst_recover_remove(api, j, vm_ref);
+	dst_recover_put(api, j, "aborted", vm_ref, secret);
 }
