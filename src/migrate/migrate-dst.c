@@ -724,6 +724,9 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 				      vm, "power_state", ""), "Paused") == 0;
 	g_hash_table_insert(dst_by_id, d->id, d);
 	migrate_chan_set_handler(c, dst_on_ctl, d);
+	/* The source pings during the stream; its silence for
+	 * CHAN_DEADLINE_S is its going away. */
+	chan_set_keepalive(c);
 
 	StoreObj *o = vm_add(api, dst_vm_record(d, vm, facts), &e);
 	if (o == NULL) {
@@ -871,7 +874,7 @@ accept_start_tls(Accept *a, Chan *c)
 		return;
 	}
 	a->tls = TRUE;
-	chan_new(tls, accept_on_line, a);
+	chan_set_deadline(chan_new(tls, accept_on_line, a), CHAN_DEADLINE_S);
 }
 
 static void
@@ -928,7 +931,10 @@ migrate_dst_accept(Api *api, GSocketConnection *conn)
 	a->conn = g_object_ref(conn);
 	g_socket_set_option(g_socket_connection_get_socket(conn), IPPROTO_TCP,
 			    TCP_NODELAY, 1, NULL);
-	chan_new(G_IO_STREAM(conn), accept_on_line, a);
+	/* A stranger may connect: the first line (and the TLS handshake)
+	 * must come within the deadline. */
+	chan_set_deadline(chan_new(G_IO_STREAM(conn), accept_on_line, a),
+			  CHAN_DEADLINE_S);
 }
 
 /* ---- Recovery ------------------------------------------------------- */

@@ -54,6 +54,10 @@ static const char *const src_phase_names[] = {
 
 typedef enum { SRC_SEND, SRC_TEST, SRC_CHECK } SrcKind;
 
+/* VM.assert_can_migrate and VM.migrate_check answer within this, or fail
+ * (each channel wait is bounded too; this also bounds the probe). */
+#define SRC_CHECK_DEADLINE_S 120
+
 typedef struct {
 	Api *api;
 	Call *call;
@@ -93,6 +97,8 @@ typedef struct {
 	int check_pending;        /* SRC_CHECK: probe and dirty rate */
 	double probe_bps;
 	JsonObject *prediction;
+	guint check_id;           /* SRC_TEST/SRC_CHECK: the whole call's
+				   * deadline, probe included */
 	int refs;                 /* the machine's own, plus one per pending
 				   * call back into it (see "Ownership") */
 	gboolean dead;            /* ended: pending callbacks only let go */
@@ -203,7 +209,9 @@ src_free(Src *s)
 		g_source_remove(s->cancel_idle_id);
 	if (s->query_id)
 		g_source_remove(s->query_id);
-	s->poll_id = s->cancel_idle_id = s->query_id = 0;
+	if (s->check_id)
+		g_source_remove(s->check_id);
+	s->poll_id = s->cancel_idle_id = s->query_id = s->check_id = 0;
 	s->policy = NULL;
 	if (s->cancel_id && s->call)
 		g_cancellable_disconnect(s->call->cancel, s->cancel_id);
@@ -631,6 +639,7 @@ src_query_open(Chan *c, const GError *error, gpointer data)
 		return src_ask_destination(s);
 	/* The channel's handler (src_on_query) holds S from here. */
 	src_hold(s);
+	chan_set_deadline(c, CHAN_DEADLINE_S);
 	json_object_set_string_member(m, "migration_id", s->id);
 	json_object_set_string_member(m, "secret", s->secret);
 	chan_send(c, "TERN-QUERY/1", m);
@@ -763,7 +772,15 @@ src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	Src *s = data;
 
 	if (verb == NULL || strcmp(verb, "FAILED") == 0) {
-		g_autofree char *why = verb ? src_remote_reason(msg) : NULL;
+		g_autofree char *why = verb ? src_remote_reason(msg)
+			: error && g_error_matches(error, G_IO_ERROR,
+						   G_IO_ERROR_TIMED_OUT)
+			? g_strdup_printf("the destination stopped answering "
+					  "on the control channel (%s)",
+					  error->message)
+			: error ? g_strdup_printf("the control channel to the "
+				"destination failed: %s", error->message)
+			: NULL;
 		chan_free(c);
 		s->ctl = NULL;
 		if (s->phase < SRC_SWITCHOVER)
@@ -946,6 +963,7 @@ src_data_open(Chan *c, const GError *error, gpointer data)
 		return src_abort(s, src_error(s, "data connection: %s",
 					      error->message));
 	s->data = c;
+	chan_set_deadline(c, CHAN_DEADLINE_S);
 	json_object_set_string_member(m, "data_key", s->data_key);
 	chan_send(c, "TERN-DATA/1", m);
 }
@@ -1043,6 +1061,8 @@ src_ctl_open(Chan *c, const GError *error, gpointer data)
 			"destination: %s", error ? error->message
 						 : "the VM is gone"));
 	s->ctl = c;
+	chan_set_deadline(c, CHAN_DEADLINE_S);
+	chan_set_keepalive(c);
 	json_object_set_string_member(m, "token", s->token);
 	json_object_set_string_member(m, "migration_id", s->id);
 	json_object_set_string_member(m, "secret", s->secret);
@@ -1090,6 +1110,18 @@ src_cancel_signal(GCancellable *cancel, gpointer data)
 
 	if (s->cancel_idle_id == 0)
 		s->cancel_idle_id = g_idle_add(src_cancel_idle, s);
+}
+
+static gboolean
+src_check_late(gpointer data)
+{
+	Src *s = data;
+
+	s->check_id = 0;
+	if (s->phase != SRC_ABORTED)
+		src_abort(s, src_error(s, "the destination did not answer "
+				       "within %d s", SRC_CHECK_DEADLINE_S));
+	return G_SOURCE_REMOVE;
 }
 
 void
@@ -1287,6 +1319,9 @@ src_begin(Call *call, SrcKind kind)
 		s->policy = policy_new(api, s->vm_ref, call, &s->opts);
 	}
 	call_set_progress(call, 0.01);
+	if (kind != SRC_SEND)
+		s->check_id = g_timeout_add_seconds(SRC_CHECK_DEADLINE_S,
+						    src_check_late, s);
 
 	if (json_object_has_member(dest, "token")) {
 		src_got_token(s, dest);
