@@ -97,6 +97,7 @@ typedef struct {
 	int check_pending;        /* SRC_CHECK: probe and dirty rate */
 	double probe_bps;
 	JsonObject *prediction;
+	char *last_state;         /* the destination's last STATE answer */
 	guint check_id;           /* SRC_TEST/SRC_CHECK: the whole call's
 				   * deadline, probe included */
 	int refs;                 /* the machine's own, plus one per pending
@@ -255,6 +256,7 @@ src_destroy(Src *s)
 	g_free(s->dst_vm_ref);
 	g_free(s->data_key);
 	g_free(s->direct_uri);
+	g_free(s->last_state);
 	g_free(s);
 }
 
@@ -621,6 +623,10 @@ src_on_query(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		qemu_vm_call(s->api, s->vm_ref, "query-status", NULL,
 			     src_resume_checked, src_hold(s));
 	} else {
+		/* "unknown", "receiving", "lost" or no answer: not a reason to
+		 * resume, ever; ask again. */
+		g_free(s->last_state);
+		s->last_state = g_strdup(*state ? state : "no answer");
 		src_ask_destination(s);
 	}
 }
@@ -657,9 +663,11 @@ src_query_again(gpointer data)
 		g_warning("migrate: src %s: cannot learn the outcome from %s; "
 			  "the VM stays paused here until it can", s->id,
 			  s->url);
-		src_fail_call(s, src_error(s, "the destination cannot be "
-			"reached after the switchover; the VM stays paused "
-			"on the source until ternd learns the outcome"));
+		src_fail_call(s, src_error(s, "the outcome is unknown after "
+			"the switchover (the destination's last answer: %s); "
+			"the VM stays paused on the source until ternd learns "
+			"the outcome", s->last_state ? s->last_state
+						     : "unreachable"));
 		src_free(s);
 		return G_SOURCE_REMOVE;
 	}
