@@ -68,6 +68,8 @@ typedef struct {
 	gboolean paused;          /* leave paused on arrival */
 	Chan *ctl;
 	Chan *data;
+	int refs;                 /* own + one per pending call (dst_hold) */
+	gboolean dead;            /* ended: pending callbacks only let go */
 } Dst;
 
 void migrate_dst_recover(Api *api, StoreJournal *j);
