@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/xerr.h"
+#include "migrate/testhook.h"
 #include "qemu/driver.h"
 
 #define MIGRATE_TOKEN_TTL_S 60
@@ -350,6 +351,8 @@ dst_abort(Dst *d, const char *why)
 	dst_free(d);
 }
 
+static void dst_held(const char *id);
+
 static void
 dst_resumed(Dst *d, gint64 resume_us)
 {
@@ -374,9 +377,21 @@ dst_resumed(Dst *d, gint64 resume_us)
 		event_notify(api);
 	}
 	dst_set(d, DST_RUNNING);
+	d->resume_us = resume_us;
+	testhook_phase("dst", "running", d->id, dst_held);
+}
+
+/* Tells the source the VM runs here (after a test hold, testhook.h). */
+static void
+dst_held(const char *id)
+{
+	Dst *d = dst_by_id ? g_hash_table_lookup(dst_by_id, id) : NULL;
+
+	if (d == NULL || d->phase != DST_RUNNING)
+		return;
 	if (d->ctl != NULL) {
 		g_autoptr(JsonObject) m = json_object_new();
-		json_object_set_int_member(m, "resume_us", resume_us);
+		json_object_set_int_member(m, "resume_us", d->resume_us);
 		json_object_set_string_member(m, "vm_ref", d->vm_ref);
 		chan_send(d->ctl, "RUNNING", m);
 	}

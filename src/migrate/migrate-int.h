@@ -66,6 +66,7 @@ typedef struct {
 	DstPhase phase;
 	MigrateOptions opts;
 	gboolean paused;          /* leave paused on arrival */
+	gint64 resume_us;         /* when QEMU resumed (RUNNING tells it) */
 	Chan *ctl;
 	Chan *data;
 	int refs;                 /* own + one per pending call (dst_hold) */

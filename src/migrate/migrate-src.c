@@ -33,6 +33,7 @@
 #include "common/xerr.h"
 #include "migrate/trust.h"
 #include "migrate/predict.h"
+#include "migrate/testhook.h"
 #include "qemu/driver.h"
 
 typedef enum {
@@ -773,6 +774,9 @@ src_check_predict(Src *s)
 /* ---- Control channel ------------------------------------------------ */
 
 static void src_start_transfer(Src *s);
+static void src_held(const char *id);
+static void src_prepare_qemu(Src *s);
+static void src_ctl_open(Chan *c, const GError *error, gpointer data);
 
 static void
 src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
@@ -1014,10 +1018,7 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 		call_task_set_cancellable(s->call, FALSE);
 		policy_stop(s->policy);
 		src_set(s, SRC_SWITCHOVER);
-		g_autoptr(JsonObject) a = json_object_new();
-		json_object_set_string_member(a, "state", "pre-switchover");
-		qemu_vm_call(s->api, s->vm_ref, "migrate-continue", a,
-			     migrate_ignore_reply, NULL);
+		testhook_phase("src", "switchover", s->id, src_held);
 	} else if (strcmp(status, "completed") == 0 &&
 		   s->phase >= SRC_SWITCHOVER) {
 		s->qemu_completed = TRUE;
@@ -1041,14 +1042,42 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 static void
 src_start_transfer(Src *s)
 {
+	src_set(s, SRC_PREPARE);
+	testhook_phase("src", "prepare", s->id, src_held);
+}
+
+static void
+src_prepare_qemu(Src *s)
+{
 	QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
 
-	src_set(s, SRC_PREPARE);
 	if (qv == NULL)
 		return src_abort(s, src_error(s, "the VM has no QEMU"));
 	qemu_vm_set_hook(qv, src_on_event, s);
 	migrate_qemu_prepare(s->api, s->vm_ref, s->psk, TRUE, &s->opts,
 			     src_prepared, src_hold(s));
+}
+
+/* Goes on from a test hold (testhook.h) if the migration still waits
+ * there. */
+static void
+src_held(const char *id)
+{
+	Src *s = src_by_id ? g_hash_table_lookup(src_by_id, id) : NULL;
+
+	if (s == NULL || s->dead)
+		return;
+	if (s->phase == SRC_QUALIFY) {
+		migrate_src_open(s->url, s->fingerprint, src_on_ctl,
+				 src_hold(s), src_ctl_open);
+	} else if (s->phase == SRC_PREPARE) {
+		src_prepare_qemu(s);
+	} else if (s->phase == SRC_SWITCHOVER) {
+		g_autoptr(JsonObject) a = json_object_new();
+		json_object_set_string_member(a, "state", "pre-switchover");
+		qemu_vm_call(s->api, s->vm_ref, "migrate-continue", a,
+			     migrate_ignore_reply, NULL);
+	}
 }
 
 /* ---- Opening the channel -------------------------------------------- */
@@ -1158,8 +1187,7 @@ src_got_token(Src *s, JsonObject *dest)
 			"the destination map needs url, token and psk (from "
 			"host.migrate_receive)", NULL));
 	src_set(s, SRC_QUALIFY);
-	migrate_src_open(s->url, s->fingerprint, src_on_ctl, src_hold(s),
-			 src_ctl_open);
+	testhook_phase("src", "qualify", s->id, src_held);
 }
 
 /* p2p: log in to the destination from a worker thread (libtern is
@@ -1208,6 +1236,7 @@ p2p_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 	/* Never insecure: with PIN, libtern refuses any other certificate
 	 * in the handshake, before the login's body is sent. */
 	TernConnOptions co = { .fingerprint = pin };
+	testhook_phase_wait("src", "connect");
 	TernConn *c = tern_conn_open(p->url, &co, &e);
 
 	if (c == NULL || !tern_login(c, p->user, p->password, &e)) {
