@@ -25,6 +25,11 @@
  * written by hand, what the client still sends is read and dropped for at
  * most GUARD_DRAIN_S seconds (so that the client sees the answer rather
  * than a reset), and the connection is closed.
+ *
+ * libsoup 3.2 also never lets go of a kept-alive connection whose client
+ * hangs up between requests; between requests a watch on the socket
+ * closes such a connection at once, on the Unix socket too (which has no
+ * other limit).
  */
 #include "rpc/guard.h"
 
@@ -393,27 +398,27 @@ typedef struct {
 } Refusal;
 
 static void
-refusal_closed(GObject *src, GAsyncResult *res, gpointer data)
+guard_refusal_closed(GObject *src, GAsyncResult *res, gpointer data)
 {
 	g_io_stream_close_finish(G_IO_STREAM(src), res, NULL);
 	g_object_unref(src);
 }
 
 static void
-refusal_free(Refusal *r)
+guard_refusal_free(Refusal *r)
 {
 	if (r->timer)
 		g_source_remove(r->timer);
 	/* Asynchronously: a TLS close writes, and must not block the loop. */
 	g_io_stream_close_async(r->stream, G_PRIORITY_DEFAULT, NULL,
-				refusal_closed, NULL);
+				guard_refusal_closed, NULL);
 	g_object_unref(r->cancel);
 	g_free(r->reply);
 	g_free(r);
 }
 
 static gboolean
-refusal_timeout(gpointer data)
+guard_refusal_timeout(gpointer data)
 {
 	Refusal *r = data;
 
@@ -423,33 +428,33 @@ refusal_timeout(gpointer data)
 }
 
 static void
-refusal_drained(GObject *src, GAsyncResult *res, gpointer data)
+guard_refusal_drained(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Refusal *r = data;
 	gssize n = g_input_stream_read_finish(G_INPUT_STREAM(src), res, NULL);
 
 	if (n <= 0 || (r->drained += n) > GUARD_DRAIN_MAX) {
-		refusal_free(r);
+		guard_refusal_free(r);
 		return;
 	}
 	g_input_stream_read_async(g_io_stream_get_input_stream(r->stream),
 				  r->buf, sizeof r->buf, G_PRIORITY_LOW,
-				  r->cancel, refusal_drained, r);
+				  r->cancel, guard_refusal_drained, r);
 }
 
 static void
-refusal_written(GObject *src, GAsyncResult *res, gpointer data)
+guard_refusal_written(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Refusal *r = data;
 
 	if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(src), res, NULL,
 					      NULL)) {
-		refusal_free(r);
+		guard_refusal_free(r);
 		return;
 	}
 	g_input_stream_read_async(g_io_stream_get_input_stream(r->stream),
 				  r->buf, sizeof r->buf, G_PRIORITY_LOW,
-				  r->cancel, refusal_drained, r);
+				  r->cancel, guard_refusal_drained, r);
 }
 
 void
@@ -474,9 +479,9 @@ guard_refuse(SoupServerMessage *msg, guint status, const char *reason)
 				   "Content-Length: 0\r\n\r\n", status, reason);
 	/* The write is a hundred bytes into an empty socket buffer; the
 	 * timer bounds it anyway, and the drain after it. */
-	r->timer = g_timeout_add_seconds(GUARD_DRAIN_S, refusal_timeout, r);
+	r->timer = g_timeout_add_seconds(GUARD_DRAIN_S, guard_refusal_timeout, r);
 	g_output_stream_write_all_async(g_io_stream_get_output_stream(r->stream),
 					r->reply, strlen(r->reply),
 					G_PRIORITY_DEFAULT, r->cancel,
-					refusal_written, r);
+					guard_refusal_written, r);
 }
