@@ -18,6 +18,10 @@
  *   request-read        -> none: the call runs (a long poll may wait)
  *   request-finished    -> the next request within idle_s (keep-alive)
  *
+ * The bodies of TCP requests share one budget of bytes (a body is held in
+ * memory from its headers until its message is freed): a request whose
+ * Content-Length does not fit is refused from its headers with 503.
+ *
  * A connection past its deadline is shut down under libsoup, which then
  * sees the end of its stream and drops it.  A request refused from its
  * headers (guard_refuse) is taken from libsoup, since libsoup 3.2 would
@@ -44,8 +48,20 @@
  * return at once, forever, without the watch ever running. */
 #define GUARD_IDLE_EVENTS (G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL)
 
+/* Shared by the Guard and the messages whose bodies it counts, which may
+ * outlive it at exit. */
+typedef struct {
+	gsize used;
+} GuardBudget;
+
+typedef struct {
+	GuardBudget *budget;
+	gsize bytes;
+} GuardReservation;
+
 struct Guard {
 	GuardLimits lim;
+	GuardBudget *budget;      /* g_rc_box */
 	guint total;
 	GHashTable *per_addr;     /* address string -> count */
 	GHashTable *conns;        /* GuardConn set */
@@ -69,6 +85,7 @@ guard_new(const GuardLimits *lim)
 	Guard *g = g_new0(Guard, 1);
 
 	g->lim = *lim;
+	g->budget = g_rc_box_new0(GuardBudget);
 	g->per_addr = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					    NULL);
 	g->conns = g_hash_table_new(NULL, NULL);
@@ -160,6 +177,7 @@ guard_free(Guard *g)
 	}
 	g_hash_table_destroy(g->conns);
 	g_hash_table_destroy(g->per_addr);
+	g_rc_box_release(g->budget);
 	g_free(g);
 }
 
@@ -384,6 +402,35 @@ guard_got_headers(SoupServerMessage *msg)
 
 	if (gc != NULL)
 		guard_conn_arm(gc, gc->guard->lim.body_s, "the body");
+}
+
+static void
+guard_reservation_free(gpointer data)
+{
+	GuardReservation *r = data;
+
+	r->budget->used -= r->bytes;
+	g_rc_box_release(r->budget);
+	g_free(r);
+}
+
+gboolean
+guard_reserve_body(Guard *g, SoupServerMessage *msg, goffset clen)
+{
+	GuardReservation *r;
+
+	if (guard_conn_of(msg) == NULL || clen <= 0)
+		return TRUE;
+	if (g->lim.bodies_in_flight &&
+	    g->budget->used + (gsize)clen > g->lim.bodies_in_flight)
+		return FALSE;
+	r = g_new0(GuardReservation, 1);
+	r->budget = g_rc_box_acquire(g->budget);
+	r->bytes = clen;
+	r->budget->used += r->bytes;
+	g_object_set_data_full(G_OBJECT(msg), "tern-guard-body", r,
+			       guard_reservation_free);
+	return TRUE;
 }
 
 /* ---- Refusing from the headers ------------------------------------- */
