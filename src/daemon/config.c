@@ -47,6 +47,8 @@ static const struct {
 	{ "max_connections_per_address",
 	  G_STRUCT_OFFSET(Config, max_connections_per_address), 0 },
 	{ "max_headers", G_STRUCT_OFFSET(Config, max_headers), 0 },
+	{ "bodies_in_flight_mib",
+	  G_STRUCT_OFFSET(Config, bodies_in_flight_mib), 0 },
 	{ "first_byte_timeout_s",
 	  G_STRUCT_OFFSET(Config, first_byte_timeout_s), 1 },
 	{ "header_timeout_s", G_STRUCT_OFFSET(Config, header_timeout_s), 0 },
@@ -85,6 +87,7 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	cfg->max_connections = 256;
 	cfg->max_connections_per_address = 32;
 	cfg->max_headers = 100;
+	cfg->bodies_in_flight_mib = 64;
 	cfg->first_byte_timeout_s = 10;
 	cfg->header_timeout_s = 10;
 	cfg->body_timeout_s = 60;

@@ -31,6 +31,7 @@ typedef struct {
 	int max_connections;
 	int max_connections_per_address;
 	int max_headers;
+	int bodies_in_flight_mib;
 	int first_byte_timeout_s;
 	int header_timeout_s;
 	int body_timeout_s;

@@ -157,6 +157,8 @@ main_serve(Config *cfg)
 			.header_s = cfg->header_timeout_s,
 			.body_s = cfg->body_timeout_s,
 			.idle_s = cfg->keepalive_timeout_s,
+			.bodies_in_flight = (gsize)cfg->bodies_in_flight_mib
+					    << 20,
 		},
 	};
 	/* Listen first so the advertised URL carries the real port. */

@@ -18,6 +18,10 @@
  *   request-read        -> none: the call runs (a long poll may wait)
  *   request-finished    -> the next request within idle_s (keep-alive)
  *
+ * The bodies of TCP requests share one budget of bytes (a body is held in
+ * memory from its headers until its message is freed): a request whose
+ * Content-Length does not fit is refused from its headers with 503.
+ *
  * A connection past its deadline is shut down under libsoup, which then
  * sees the end of its stream and drops it.  A request refused from its
  * headers (guard_refuse) is taken from libsoup, since libsoup 3.2 would
@@ -25,6 +29,11 @@
  * written by hand, what the client still sends is read and dropped for at
  * most GUARD_DRAIN_S seconds (so that the client sees the answer rather
  * than a reset), and the connection is closed.
+ *
+ * libsoup 3.2 also never lets go of a kept-alive connection whose client
+ * hangs up between requests; between requests a watch on the socket
+ * closes such a connection at once, on the Unix socket too (which has no
+ * other limit).
  */
 #include "rpc/guard.h"
 
@@ -39,8 +48,20 @@
  * return at once, forever, without the watch ever running. */
 #define GUARD_IDLE_EVENTS (G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL)
 
+/* Shared by the Guard and the messages whose bodies it counts, which may
+ * outlive it at exit. */
+typedef struct {
+	gsize used;
+} GuardBudget;
+
+typedef struct {
+	GuardBudget *budget;
+	gsize bytes;
+} GuardReservation;
+
 struct Guard {
 	GuardLimits lim;
+	GuardBudget *budget;      /* g_rc_box */
 	guint total;
 	GHashTable *per_addr;     /* address string -> count */
 	GHashTable *conns;        /* GuardConn set */
@@ -64,6 +85,7 @@ guard_new(const GuardLimits *lim)
 	Guard *g = g_new0(Guard, 1);
 
 	g->lim = *lim;
+	g->budget = g_rc_box_new0(GuardBudget);
 	g->per_addr = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					    NULL);
 	g->conns = g_hash_table_new(NULL, NULL);
@@ -155,6 +177,7 @@ guard_free(Guard *g)
 	}
 	g_hash_table_destroy(g->conns);
 	g_hash_table_destroy(g->per_addr);
+	g_rc_box_release(g->budget);
 	g_free(g);
 }
 
@@ -381,6 +404,35 @@ guard_got_headers(SoupServerMessage *msg)
 		guard_conn_arm(gc, gc->guard->lim.body_s, "the body");
 }
 
+static void
+guard_reservation_free(gpointer data)
+{
+	GuardReservation *r = data;
+
+	r->budget->used -= r->bytes;
+	g_rc_box_release(r->budget);
+	g_free(r);
+}
+
+gboolean
+guard_reserve_body(Guard *g, SoupServerMessage *msg, goffset clen)
+{
+	GuardReservation *r;
+
+	if (guard_conn_of(msg) == NULL || clen <= 0)
+		return TRUE;
+	if (g->lim.bodies_in_flight &&
+	    g->budget->used + (gsize)clen > g->lim.bodies_in_flight)
+		return FALSE;
+	r = g_new0(GuardReservation, 1);
+	r->budget = g_rc_box_acquire(g->budget);
+	r->bytes = clen;
+	r->budget->used += r->bytes;
+	g_object_set_data_full(G_OBJECT(msg), "tern-guard-body", r,
+			       guard_reservation_free);
+	return TRUE;
+}
+
 /* ---- Refusing from the headers ------------------------------------- */
 
 typedef struct {
@@ -393,27 +445,27 @@ typedef struct {
 } Refusal;
 
 static void
-refusal_closed(GObject *src, GAsyncResult *res, gpointer data)
+guard_refusal_closed(GObject *src, GAsyncResult *res, gpointer data)
 {
 	g_io_stream_close_finish(G_IO_STREAM(src), res, NULL);
 	g_object_unref(src);
 }
 
 static void
-refusal_free(Refusal *r)
+guard_refusal_free(Refusal *r)
 {
 	if (r->timer)
 		g_source_remove(r->timer);
 	/* Asynchronously: a TLS close writes, and must not block the loop. */
 	g_io_stream_close_async(r->stream, G_PRIORITY_DEFAULT, NULL,
-				refusal_closed, NULL);
+				guard_refusal_closed, NULL);
 	g_object_unref(r->cancel);
 	g_free(r->reply);
 	g_free(r);
 }
 
 static gboolean
-refusal_timeout(gpointer data)
+guard_refusal_timeout(gpointer data)
 {
 	Refusal *r = data;
 
@@ -423,33 +475,33 @@ refusal_timeout(gpointer data)
 }
 
 static void
-refusal_drained(GObject *src, GAsyncResult *res, gpointer data)
+guard_refusal_drained(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Refusal *r = data;
 	gssize n = g_input_stream_read_finish(G_INPUT_STREAM(src), res, NULL);
 
 	if (n <= 0 || (r->drained += n) > GUARD_DRAIN_MAX) {
-		refusal_free(r);
+		guard_refusal_free(r);
 		return;
 	}
 	g_input_stream_read_async(g_io_stream_get_input_stream(r->stream),
 				  r->buf, sizeof r->buf, G_PRIORITY_LOW,
-				  r->cancel, refusal_drained, r);
+				  r->cancel, guard_refusal_drained, r);
 }
 
 static void
-refusal_written(GObject *src, GAsyncResult *res, gpointer data)
+guard_refusal_written(GObject *src, GAsyncResult *res, gpointer data)
 {
 	Refusal *r = data;
 
 	if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(src), res, NULL,
 					      NULL)) {
-		refusal_free(r);
+		guard_refusal_free(r);
 		return;
 	}
 	g_input_stream_read_async(g_io_stream_get_input_stream(r->stream),
 				  r->buf, sizeof r->buf, G_PRIORITY_LOW,
-				  r->cancel, refusal_drained, r);
+				  r->cancel, guard_refusal_drained, r);
 }
 
 void
@@ -474,9 +526,9 @@ guard_refuse(SoupServerMessage *msg, guint status, const char *reason)
 				   "Content-Length: 0\r\n\r\n", status, reason);
 	/* The write is a hundred bytes into an empty socket buffer; the
 	 * timer bounds it anyway, and the drain after it. */
-	r->timer = g_timeout_add_seconds(GUARD_DRAIN_S, refusal_timeout, r);
+	r->timer = g_timeout_add_seconds(GUARD_DRAIN_S, guard_refusal_timeout, r);
 	g_output_stream_write_all_async(g_io_stream_get_output_stream(r->stream),
 					r->reply, strlen(r->reply),
 					G_PRIORITY_DEFAULT, r->cancel,
-					refusal_written, r);
+					guard_refusal_written, r);
 }

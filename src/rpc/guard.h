@@ -17,6 +17,7 @@ typedef struct {
 	guint header_s;           /* request line and headers; 0: none */
 	guint body_s;             /* the body, once the headers are in */
 	guint idle_s;             /* between requests on a kept-alive one */
+	gsize bodies_in_flight;   /* bytes of bodies held at once; 0: no cap */
 } GuardLimits;
 
 typedef struct Guard Guard;
@@ -35,6 +36,11 @@ gboolean guard_admit(Guard *g, GSocketConnection *conn,
 void guard_watch(Guard *g, SoupServer *server);
 /* From the early handler: the headers are in, the body's deadline runs. */
 void guard_got_headers(SoupServerMessage *msg);
+/* Counts MSG's body (CLEN bytes, from its headers) against the bytes of
+ * bodies held at once by TCP requests, until MSG is freed.  FALSE when it
+ * does not fit: refuse MSG (503).  Requests on the Unix socket always
+ * fit. */
+gboolean guard_reserve_body(Guard *g, SoupServerMessage *msg, goffset clen);
 /* Answers MSG with STATUS and REASON (an HTTP reason phrase) from its
  * headers, without reading its body, and closes the connection. */
 void guard_refuse(SoupServerMessage *msg, guint status, const char *reason);

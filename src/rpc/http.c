@@ -249,6 +249,9 @@ http_early(SoupServer *server, SoupServerMessage *msg, const char *path,
 	else if (clen < 0 || (guint64)clen > http->max_body)
 		guard_refuse(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
 			     "Payload Too Large");
+	else if (!guard_reserve_body(http->guard, msg, clen))
+		guard_refuse(msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+			     "Service Unavailable");
 }
 
 /* ---- The TCP port: TLS, plain HTTP or the migration channel ---------- */
