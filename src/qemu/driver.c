@@ -940,8 +940,13 @@ qemu_driver_new(Api *api)
 	{
 		g_autoptr(ConfineUser) u = NULL;
 		g_autoptr(GError) e = NULL;
-		if (!confine_user(api, &u, &e))
-			g_warning("qemu: VMs will not start: %s", e->message);
+		g_autofree char *code = NULL;
+		g_auto(GStrv) params = NULL;
+		if (!confine_user(api, &u, &e)) {
+			xerr_split(e, &code, &params);
+			g_warning("qemu: VMs will not start: %s",
+				  params[0] ? params[0] : code);
+		}
 		else if (u == NULL)
 			g_warning("qemu: [qemu] user is empty: QEMU runs as "
 				  "ternd's user");
