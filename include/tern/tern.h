@@ -233,6 +233,10 @@ typedef struct {
   /* p2p only: SHA-256 fingerprint of the destination's certificate, handed
    * to the source daemon in the destination map as "fingerprint". */
   const char *dest_fingerprint;
+  /* p2p only: without a fingerprint, let the source daemon record the
+   * destination's certificate on this first use (its known_hosts) instead
+   * of refusing it ("trust_on_first_use" in the destination map). */
+  gboolean dest_trust_on_first_use;
   /* Extra options (char * -> char *), e.g. compress, parallel,
    * auto_converge, postcopy: copied into the options map as they are.  A
    * key that one of the fields above also sets is overridden by the field.
@@ -270,7 +274,8 @@ char *tern_vm_migrate(TernConn *src, TernConn *dst, const char *vm,
 
 /* The destination map of a peer-to-peer migration: {"url": DEST_URI,
  * "user": USER, "password": PASSWORD} plus "fingerprint" when
- * P->dest_fingerprint is set.  Caller owns (it holds the password). */
+ * P->dest_fingerprint is set, and "trust_on_first_use": "true" when
+ * P->dest_trust_on_first_use is.  Caller owns (it holds the password). */
 JsonObject *tern_migrate_p2p_dest(const char *dest_uri, const char *user,
                                   const char *password, const TernMigrateParams *p);
 

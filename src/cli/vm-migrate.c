@@ -26,7 +26,7 @@ typedef struct {
   char *user;
   char *password_file;
   char *to_fingerprint;
-  gboolean p2p, direct, insecure, offline, paused, test;
+  gboolean p2p, direct, insecure, offline, paused, test, to_tofu;
   gint bandwidth, downtime, max_duration;
   char *rename;
   GStrv options;          /* --option KEY=VALUE */
@@ -116,6 +116,7 @@ vm_migrate_params(Cli *cli, MigrateArgs *a, TernMigrateParams *p, int *rc)
   p->dest_name = a->rename;
   p->paused = a->paused;
   p->dest_fingerprint = a->to_fingerprint;
+  p->dest_trust_on_first_use = a->to_tofu;
   for (guint i = 0; a->options && a->options[i]; i++) {
     const char *eq = strchr(a->options[i], '=');
     if (!eq || eq == a->options[i]) {
@@ -334,6 +335,9 @@ vm_migrate_run(Cli *cli, int argc, char **argv)
       "Password for the destination (or $TERN_PASSWORD)", "F" },
     { "to-fingerprint", 0, 0, G_OPTION_ARG_STRING, &a.to_fingerprint,
       "SHA-256 fingerprint of the destination's TLS certificate", "HEX" },
+    { "to-trust-on-first-use", 0, 0, G_OPTION_ARG_NONE, &a.to_tofu,
+      "With --p2p and no --to-fingerprint: the source daemon records the "
+      "destination's certificate in its known_hosts on this first use", NULL },
     { "p2p", 0, 0, G_OPTION_ARG_NONE, &a.p2p, "Let the source daemon contact the destination", NULL },
     { "direct", 0, 0, G_OPTION_ARG_NONE, &a.direct, "QEMU streams straight to QEMU (not tunnelled)", NULL },
     { "insecure", 0, 0, G_OPTION_ARG_NONE, &a.insecure, "Allow an unencrypted stream (secure=false)", NULL },

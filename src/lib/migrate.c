@@ -132,6 +132,8 @@ tern_migrate_p2p_dest(const char *dest_uri, const char *user, const char *passwo
   json_object_set_string_member(dest, "password", password ? password : "");
   if (p && p->dest_fingerprint)
     json_object_set_string_member(dest, "fingerprint", p->dest_fingerprint);
+  if (p && p->dest_trust_on_first_use)
+    json_object_set_string_member(dest, "trust_on_first_use", "true");
   return dest;
 }
 

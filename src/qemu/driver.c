@@ -937,6 +937,20 @@ qemu_driver_new(Api *api)
 			     : g_strdup(api->cfg.accel);
 	g_info("qemu: guests use accel=%s", drv->accel);
 	api->qemu = drv;
+	{
+		g_autoptr(ConfineUser) u = NULL;
+		g_autoptr(GError) e = NULL;
+		g_autofree char *code = NULL;
+		g_auto(GStrv) params = NULL;
+		if (!confine_user(api, &u, &e)) {
+			xerr_split(e, &code, &params);
+			g_warning("qemu: VMs will not start: %s",
+				  params[0] ? params[0] : code);
+		}
+		else if (u == NULL)
+			g_warning("qemu: [qemu] user is empty: QEMU runs as "
+				  "ternd's user");
+	}
 	if (api->cfg.console_log_max > 0)
 		drv->console_id = g_timeout_add_seconds(QEMU_CONSOLE_CHECK_S,
 							qemu_console_check,

@@ -86,3 +86,20 @@ def test_trust_on_first_use_records_then_refuses_a_change(pair, guest):
     assert rec["status"] == "failure"
     assert "fingerprint" in " ".join(rec["error_info"])
     assert logins(b) == seen
+
+
+def test_cli_p2p_trust_on_first_use(pair, guest, tmp_path):
+    a, b = pair
+    x = a.xapi()
+    vm = x.call("VM.create", guest_vm_record(guest, name="clitofu"))
+    uuid = x.call("VM.get_uuid", vm)
+    pw = tmp_path / "pw"
+    pw.write_text("adminpw\n")
+    base = ["vm-migrate", uuid, "--to", b.url.rstrip("/"), "--user", "admin",
+            "--password-file", str(pw), "--p2p", "--offline"]
+    r = a.tern(*base)
+    assert r.returncode != 0 and "SSL_VERIFY_ERROR" in r.stdout + r.stderr
+    assert logins(b) == 0
+    r = a.tern(*base, "--to-trust-on-first-use")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b.fingerprint().upper() in (a.state_dir / "known_hosts").read_text()

@@ -90,3 +90,5 @@ def test_missing_qemu_user_refuses_start(ternd_factory, tmp_path, guest):
         x.call("VM.start", vm, False, False)
     assert "tern-no-such-user does not exist" in " ".join(e.value.params)
     assert x.call("VM.get_power_state", vm) == "Halted"
+    # Said once at start too, before anyone tries.
+    assert "VMs will not start: QEMU's user tern-no-such-user" in t.log_text()
