@@ -863,14 +863,16 @@ dst_query(Api *api, Chan *c, JsonObject *msg)
 	const char *secret = json_object_get_string_member_with_default(
 		msg, "secret", "");
 	Dst *d = dst_by_id ? g_hash_table_lookup(dst_by_id, id) : NULL;
-	const char *state = "unknown";
+	/* Owned: a journal row's phase must outlive the rows' list. */
+	g_autofree char *state = g_strdup("unknown");
 	g_autoptr(JsonObject) m = json_object_new();
 
 	if (d != NULL && sodium_memcmp(d->secret, secret,
 				       MIN(strlen(secret) + 1,
 					   strlen(d->secret) + 1)) == 0) {
-		state = d->phase == DST_RUNNING ? "running"
-			: d->phase == DST_ABORTED ? "aborted" : "receiving";
+		g_free(state);
+		state = g_strdup(d->phase == DST_RUNNING ? "running"
+			: d->phase == DST_ABORTED ? "aborted" : "receiving");
 	} else {
 		g_autoptr(GPtrArray) rows = store_journal_list(api->store);
 		for (guint i = 0; i < rows->len; i++) {
@@ -883,8 +885,10 @@ dst_query(Api *api, Chan *c, JsonObject *msg)
 					json_node_get_object(n), "secret", "")
 				: "";
 			if (strlen(s2) == strlen(secret) &&
-			    sodium_memcmp(s2, secret, strlen(s2)) == 0)
-				state = j->phase;
+			    sodium_memcmp(s2, secret, strlen(s2)) == 0) {
+				g_free(state);
+				state = g_strdup(j->phase);
+			}
 		}
 		/* No row and no migration: "unknown", never "aborted".  A
 		 * migration that passed the source's switchover was
