@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
 #include <unistd.h>
@@ -189,6 +190,68 @@ dst_take_token(const char *token, const char *vm_uuid, gboolean test,
 	return psk;
 }
 
+/* Kills a QEMU the driver does not know, found by its pid file. */
+static void
+dst_kill_orphan(Api *api, const char *uuid)
+{
+	g_autofree char *pidfile = g_build_filename(api->cfg.run_dir, "vms",
+						    uuid, "qemu.pid", NULL);
+	g_autofree char *text = NULL;
+	g_autofree char *cmdline = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(pidfile, &text, NULL, NULL))
+		return;
+	int pid = (int)g_ascii_strtoll(text, NULL, 10);
+	g_autofree char *proc = g_strdup_printf("/proc/%d/cmdline", pid);
+	if (pid <= 0 || !g_file_get_contents(proc, &cmdline, &len, NULL))
+		return;
+	for (gsize i = 0; i + 1 < len; i++)
+		if (cmdline[i] == 0)
+			cmdline[i] = ' ';
+	if (strstr(cmdline, uuid) == NULL)
+		return; /* the pid was reused: not ours */
+	g_info("migrate: recovery: killing the incoming QEMU %d of VM %s",
+	       pid, uuid);
+	kill(pid, SIGKILL);
+}
+
+/* Removes what an incoming VM left in RUN_DIR/vms/<uuid>/ (the driver's
+ * files and migrate-qemu's, dh-params.pem included), two levels deep,
+ * never following a symlink. */
+static void
+dst_remove_dir_at(const char *dir, int depth)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+		g_autofree char *p = g_build_filename(dir, name, NULL);
+		if (depth > 0 && g_file_test(p, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+			dst_remove_dir_at(p, depth - 1);
+		else
+			g_remove(p);
+	}
+	g_rmdir(dir);
+}
+
+/* Kills the incoming VM's QEMU, whether the driver knows it or not, and
+ * removes its files.  UUID names a directory: checked first. */
+static void
+dst_forget_vm(Api *api, const char *vm_ref, const char *uuid)
+{
+	StoreObj gone = { .ref = (char *)vm_ref, .uuid = (char *)uuid };
+
+	if (uuid == NULL || !g_uuid_string_is_valid(uuid))
+		return;
+	dst_kill_orphan(api, uuid);
+	qemu_driver_forget(api, &gone);
+	g_autofree char *dir = g_build_filename(api->cfg.run_dir, "vms", uuid,
+						NULL);
+	dst_remove_dir_at(dir, 1);
+}
+
 /* ---- The destination state machine ---------------------------------- */
 
 static void dst_abort(Dst *d, const char *why);
@@ -336,8 +399,8 @@ dst_abort(Dst *d, const char *why)
 	if (d->vm_ref != NULL) {
 		StoreObj *vm = store_get_typed(api->store, "VM", d->vm_ref);
 		qemu_vm_kill(api, d->vm_ref);
+		dst_forget_vm(api, d->vm_ref, d->vm_uuid);
 		if (vm != NULL) {
-			qemu_driver_forget(api, vm);
 			store_remove(api->store, vm, NULL);
 			event_notify(api);
 		}
@@ -569,10 +632,9 @@ dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 	if (!dst_back(d)) {
 		/* Aborted while QEMU started: it must not outlive the
 		 * record that dst_abort already removed. */
-		StoreObj gone = { .ref = (char *)vm_ref, .uuid = uuid };
 		g_info("migrate: dst: QEMU of VM %s started after the abort; "
 		       "killing it", uuid);
-		qemu_driver_forget(api, &gone);
+		dst_forget_vm(api, vm_ref, uuid);
 		return;
 	}
 	if (error != NULL) {
@@ -816,14 +878,16 @@ dst_query(Api *api, Chan *c, JsonObject *msg)
 	const char *secret = json_object_get_string_member_with_default(
 		msg, "secret", "");
 	Dst *d = dst_by_id ? g_hash_table_lookup(dst_by_id, id) : NULL;
-	const char *state = "unknown";
+	/* Owned: a journal row's phase must outlive the rows' list. */
+	g_autofree char *state = g_strdup("unknown");
 	g_autoptr(JsonObject) m = json_object_new();
 
 	if (d != NULL && sodium_memcmp(d->secret, secret,
 				       MIN(strlen(secret) + 1,
 					   strlen(d->secret) + 1)) == 0) {
-		state = d->phase == DST_RUNNING ? "running"
-			: d->phase == DST_ABORTED ? "aborted" : "receiving";
+		g_free(state);
+		state = g_strdup(d->phase == DST_RUNNING ? "running"
+			: d->phase == DST_ABORTED ? "aborted" : "receiving");
 	} else {
 		g_autoptr(GPtrArray) rows = store_journal_list(api->store);
 		for (guint i = 0; i < rows->len; i++) {
@@ -836,8 +900,10 @@ dst_query(Api *api, Chan *c, JsonObject *msg)
 					json_node_get_object(n), "secret", "")
 				: "";
 			if (strlen(s2) == strlen(secret) &&
-			    sodium_memcmp(s2, secret, strlen(s2)) == 0)
-				state = j->phase;
+			    sodium_memcmp(s2, secret, strlen(s2)) == 0) {
+				g_free(state);
+				state = g_strdup(j->phase);
+			}
 		}
 		/* No row and no migration: "unknown", never "aborted".  A
 		 * migration that passed the source's switchover was
@@ -845,6 +911,8 @@ dst_query(Api *api, Chan *c, JsonObject *msg)
 		 * decision (the tombstone), so no row means the question is
 		 * wrong or too late, and the source must not resume. */
 	}
+	g_info("migrate: dst: a source asked about migration %s: %s", id,
+	       state);
 	json_object_set_string_member(m, "state", state);
 	chan_send(c, "STATE", m);
 }
@@ -992,44 +1060,14 @@ dst_recover_put(Api *api, StoreJournal *j, const char *phase,
 	store_journal_put(api->store, &out, NULL);
 }
 
-/* Kills a QEMU the driver does not know, found by its pid file. */
-static void
-dst_kill_orphan(Api *api, const char *uuid)
-{
-	g_autofree char *pidfile = g_build_filename(api->cfg.run_dir, "vms",
-						    uuid, "qemu.pid", NULL);
-	g_autofree char *text = NULL;
-	g_autofree char *cmdline = NULL;
-	gsize len = 0;
-
-	if (!g_file_get_contents(pidfile, &text, NULL, NULL))
-		return;
-	int pid = (int)g_ascii_strtoll(text, NULL, 10);
-	g_autofree char *proc = g_strdup_printf("/proc/%d/cmdline", pid);
-	if (pid <= 0 || !g_file_get_contents(proc, &cmdline, &len, NULL))
-		return;
-	for (gsize i = 0; i + 1 < len; i++)
-		if (cmdline[i] == 0)
-			cmdline[i] = ' ';
-	if (strstr(cmdline, uuid) == NULL)
-		return; /* the pid was reused: not ours */
-	g_info("migrate: recovery: killing the incoming QEMU %d of VM %s",
-	       pid, uuid);
-	kill(pid, SIGKILL);
-}
-
 /* Removes the incoming VM: QEMU, record and files. */
 static void
 dst_recover_remove(Api *api, StoreJournal *j, const char *vm_ref)
 {
 	StoreObj *vm = store_get_typed(api->store, "VM", vm_ref);
-	StoreObj gone = { .ref = (char *)vm_ref, .uuid = j->vm_uuid };
 
-	if (qemu_vm_lookup(api, vm_ref) != NULL)
-		qemu_vm_kill(api, vm_ref);
-	else
-		dst_kill_orphan(api, j->vm_uuid);
-	qemu_driver_forget(api, vm ? vm : &gone);
+	qemu_vm_kill(api, vm_ref);
+	dst_forget_vm(api, vm_ref, j->vm_uuid);
 	if (vm != NULL)
 		store_remove(api->store, vm, NULL);
 	event_notify(api);

@@ -611,6 +611,8 @@ src_on_query(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	chan_free(c);
 	if (!src_back(s))
 		return;
+	g_info("migrate: src %s: the destination says: %s", s->id,
+	       *state ? state : error ? error->message : "nothing");
 	if (strcmp(state, "running") == 0) {
 		s->dst_running = TRUE;
 		src_finish(s);
