@@ -69,6 +69,8 @@ typedef struct {
 	gint64 resume_us;         /* when QEMU resumed (RUNNING tells it) */
 	Chan *ctl;
 	Chan *data;
+	int refs;                 /* own + one per pending call (dst_hold) */
+	gboolean dead;            /* ended: pending callbacks only let go */
 } Dst;
 
 void migrate_dst_recover(Api *api, StoreJournal *j);
