@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
-from migration_helpers import (Console, boot_guest, p2p_dest,  # noqa: E402
+from migration_helpers import (Console, boot_guest,  # noqa: E402
                                start_migration, task_ok, wait_task)
-from netns import NetnsPair  # noqa: E402
+from netns import NetnsPair, p2p_dest  # noqa: E402
 from conftest import GUEST_BUILD  # noqa: E402
 import subprocess  # noqa: E402
 

@@ -62,9 +62,9 @@ sys.path.insert(0, str(ROOT / "tests" / "system"))
 import pytest  # noqa: E402  (pytest.fail is how the helpers fail)
 
 from conftest import GUEST_BUILD, XapiFailure, pid_alive  # noqa: E402
-from migration_helpers import (Console, boot_guest, p2p_dest,  # noqa: E402
+from migration_helpers import (Console, boot_guest,  # noqa: E402
                                start_migration)
-from netns import NetnsPair, pids_in_ns  # noqa: E402
+from netns import NetnsPair, p2p_dest, pids_in_ns  # noqa: E402
 
 PHASES = ["connect", "qualify", "prepare", "transfer", "switchover",
           "confirm"]
