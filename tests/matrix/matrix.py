@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT / "tests" / "system"))
 import pytest  # noqa: E402  (pytest.fail is how the helpers fail)
 
 from conftest import GUEST_BUILD, XapiFailure, pid_alive  # noqa: E402
-from migration_helpers import (Console, boot_guest,  # noqa: E402
+from migration_helpers import (Console, create_guest,  # noqa: E402
                                start_migration)
 from netns import NetnsPair, p2p_dest, pids_in_ns  # noqa: E402
 
@@ -281,7 +281,13 @@ class Cell:
 
     def _run(self, t_start):
         p = self.pair
-        vm, self.uuid, self.src_con = boot_guest(p.a, self.guest, lines=2)
+        # A loaded machine boots the guest slowly: wait up to 120 s.
+        vm = create_guest(p.a, self.guest)
+        p.a.api.call("VM.start", vm, False, False)
+        self.uuid = p.a.api.call("VM.get_uuid", vm)
+        self.src_con = Console(p.a.console_path(self.uuid))
+        self.src_con.wait_status(2, 120, "the guest to boot")
+        self.injected = False
         opts = {"bandwidth": "2"} if self.phase == "transfer" else {}
         if self.phase in HOLD:
             side, name = HOLD[self.phase]
@@ -307,6 +313,7 @@ class Cell:
             else:
                 raise CellFailed("never reached 1 MiB transferred")
         t_fault = time.monotonic()
+        self.injected = True
         try:
             self.inject()
         except NotApplicable:
@@ -373,8 +380,11 @@ def run_one(cell, guest):
         return {"cell": cell, "fault": fault, "phase": phase,
                 "outcome": "n/a", "problems": [str(e)]}
     except (Exception, FAILED_CALL) as e:  # noqa: BLE001 - reported
+        # Before the fault, a failure is the harness's or the machine's
+        # (a guest that would not boot), not the cell's.
         return {"cell": cell, "fault": fault, "phase": phase,
-                "outcome": "FAILED",
+                "outcome": "FAILED" if getattr(c, "injected", False)
+                else "ERROR",
                 "problems": [f"harness: {type(e).__name__}: "
                              f"{str(e)[:400]}"] + c.violations}
 
@@ -417,7 +427,7 @@ def table(results):
 
 def write_docs(path, results, argv):
     n = {k: sum(1 for r in results if r["outcome"] == k)
-         for k in ("PASS", "FAILED", "n/a")}
+         for k in ("PASS", "FAILED", "n/a", "ERROR")}
     machine = (f"{platform.node()}, {os.cpu_count()} CPUs, "
                f"{platform.platform()}")
     when = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
@@ -435,7 +445,9 @@ def write_docs(path, results, argv):
         "",
         f"Measured {when} on {machine}; command `{' '.join(argv)}`: "
         f"{n['PASS']} passed, {n['FAILED']} failed, {n['n/a']} not "
-        "applicable.",
+        f"applicable, {n['ERROR']} not run (ERROR: the harness or the "
+        "machine failed before the fault, e.g. a guest that would not "
+        "boot).",
         "",
         *table(results),
         "",
