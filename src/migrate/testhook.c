@@ -42,6 +42,10 @@ testhook_create(const char *side, const char *phase)
 
 	if (dir == NULL)
 		return NULL;
+	g_autofree char *arm = g_strdup_printf("%s/%s-%s.arm", dir, side,
+					       phase);
+	if (!g_file_test(arm, G_FILE_TEST_EXISTS))
+		return NULL;
 	g_autofree char *name = g_strdup_printf("%s-%s.held", side, phase);
 	char *path = g_build_filename(dir, name, NULL);
 	if (!g_file_set_contents(path, "", 0, NULL)) {

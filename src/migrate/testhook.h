@@ -1,8 +1,9 @@
 /*
  * testhook: a test-only hold at a migration phase's entry, for the fault
  * matrix (tests/matrix/).  With TERN_TEST_HOLD=<dir> in ternd's
- * environment, reaching a hold point creates <dir>/<side>-<phase>.held
- * and the migration goes on only once the harness has removed that file
+ * environment and <dir>/<side>-<phase>.arm present, reaching that hold
+ * point creates <dir>/<side>-<phase>.held and the migration goes on only
+ * once the harness has removed that file
  * (or after TERN_TEST_HOLD_S seconds, 300 by default).  Without the
  * variable every hold is a no-op: the continuation runs at once.
  */

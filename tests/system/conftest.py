@@ -192,12 +192,13 @@ class Ternd:
 
     def __init__(self, base, extra_args=(), users=(("admin", "adminpw",
                                                      "pool-admin"),),
-                 netns=None, host="127.0.0.1", env=None):
+                 netns=None, host="127.0.0.1", env=None, tls=False):
         # NETNS: run under `ip netns exec NETNS` (its QEMUs too), listening
         # on HOST, an address of that namespace (tests/system/netns.py).
         self.netns = netns
         self.host = host
         self.env = env
+        self.tls = tls
         self.base = Path(base)
         self.state_dir = self.base / "state"
         # QMP sockets live in RUN_DIR/vms/<uuid>/ and a Unix socket path
@@ -216,7 +217,8 @@ class Ternd:
 
     @property
     def url(self):
-        return f"http://{self.host}:{self.port}/"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}/"
 
     def admin(self, *args, input=None, check=True):
         return subprocess.run([str(TERND), "--state-dir", str(self.state_dir),
@@ -233,7 +235,8 @@ class Ternd:
         self.proc = subprocess.Popen(
             prefix + [str(TERND), "-F", "--state-dir", str(self.state_dir),
              "--run-dir", str(self.run_dir), "--socket", self.socket,
-             "--listen", f"{self.host}:{self.port}", "--no-tls",
+             "--listen", f"{self.host}:{self.port}",
+             *([] if self.tls else ["--no-tls"]),
              "--log-level", "debug", *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             env=dict(os.environ, **self.env) if self.env else None)

@@ -8,7 +8,7 @@ tern-<pid><n>-a and -b), a veth pair between them (10.99.0.1/24 in a,
 10.99.0.2/24 in b; addresses in separate namespaces cannot collide with
 anyone's), brings lo and the veth up in each, and runs each ternd under
 `ip netns exec` (so its QEMUs are in the namespace too), listening on its
-namespace address.  The harness, in the root namespace, talks to each
+namespace address, over TLS.  The harness, in the root namespace, talks to each
 ternd over its Unix socket, which namespaces do not separate; the source
 reaches the destination at 10.99.0.x across the veth.
 
@@ -65,6 +65,13 @@ def pids_in_ns(name, comm=None):
     return out
 
 
+def p2p_dest(dst, user="admin", password="adminpw"):
+    """A peer-to-peer destination map for DST over https (plain http to
+    another host is refused), trusting its certificate on first use."""
+    return {"url": dst.url, "user": user, "password": password,
+            "trust_on_first_use": "true"}
+
+
 class NsHost(Host):
     """A Host (migration_helpers) whose API is the ternd's Unix socket,
     each call bounded by CALL_TIMEOUT seconds."""
@@ -109,7 +116,7 @@ class NetnsPair:
                     env = {"TERN_TEST_HOLD": str(d)}
                 self.ternd[s] = Ternd(self.base / s, extra_args,
                                       netns=self.ns[s], host=self.addr[s],
-                                      env=env)
+                                      env=env, tls=True)
             for s in "ab":
                 self.start(s)
         except BaseException:

@@ -13,9 +13,9 @@ import os
 import pytest
 
 from migration_helpers import (Console, assert_continues, assert_gone,
-                               boot_guest, p2p_dest, start_migration,
+                               boot_guest, start_migration,
                                task_ok, vm_pid, wait_task)
-from netns import NetnsPair, ns_inode
+from netns import NetnsPair, ns_inode, p2p_dest
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="network namespaces need root")
@@ -37,7 +37,7 @@ def test_live_migration_crosses_the_veth(pair, guest):
     vm, uuid, src_con = boot_guest(a, guest, lines=2)
     src_pid = vm_pid(a, vm)
     assert os.stat(f"/proc/{src_pid}/ns/net").st_ino == ns_inode(pair.ns["a"])
-    assert b.url.startswith("http://10.99.0.2:")
+    assert b.url.startswith("https://10.99.0.2:")
 
     task = start_migration(a, vm, p2p_dest(b))
     task_ok(wait_task(a.api, task, timeout=90))

@@ -1,0 +1,39 @@
+"""The quick tier of the fault matrix: one cell per kind of fault.
+
+The full matrix (tests/matrix/matrix.py, tools/fault-matrix.sh; every
+fault of SAFETY.md at every migration phase) takes most of an hour, so it
+runs outside the default suite.  This file runs one cell of each kind --
+a daemon killed, a daemon that hangs and then dies, a daemon frozen and
+resumed, a QEMU killed, the link cut -- through the same code, so the
+default suite notices when one of them regresses.  Each cell is judged by
+matrix.py's four conditions (one running copy with memcheck errors=0,
+records agree with processes on both hosts, the task ended with a
+reason, no API call waits past its deadline).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "matrix"))
+
+import matrix  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="network namespaces need root")
+
+QUICK = [
+    "dst-kill@prepare",
+    "src-freeze10-kill@qualify",
+    "dst-freeze30@transfer",
+    "src-qemu-kill@prepare",
+    "link-5s@transfer",
+]
+
+
+@pytest.mark.parametrize("cell", QUICK)
+def test_cell(cell, guest):
+    r = matrix.run_one(cell, guest)
+    assert r["outcome"] == "PASS", r
