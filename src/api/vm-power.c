@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/xerr.h"
@@ -467,7 +468,14 @@ vm_power_get_console_log(Call *call)
 	if (max <= 0 || max > 16 * 1024 * 1024)
 		max = 16 * 1024 * 1024;
 	g_autofree char *path = qemu_vm_console_path(call->api, vm);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* The run directory is ours, but QEMU writes the file: never follow
+	 * a link or wait on a FIFO found there. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0)
 		return call_return_string(call, "");
 	off_t size = lseek(fd, 0, SEEK_END);
