@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/xerr.h"
@@ -473,16 +474,20 @@ vm_power_get_console_log(Call *call)
 	g_autoptr(GByteArray) out = g_byte_array_new();
 	const char *paths[] = { old_path, path };
 	for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
-		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		/* The run directory is ours, but QEMU writes the files: never
+		 * follow a link or wait on a FIFO found there. */
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+					O_NONBLOCK);
+		struct stat st;
 		if (fd < 0)
 			continue;
-		off_t size = lseek(fd, 0, SEEK_END);
-		off_t from = size > max ? size - max : 0;
-		guint at = out->len;
-		if (size < 0) {
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 			close(fd);
 			continue;
 		}
+		off_t size = st.st_size;
+		off_t from = size > max ? size - max : 0;
+		guint at = out->len;
 		g_byte_array_set_size(out, at + (size - from));
 		ssize_t got = pread(fd, out->data + at, size - from, from);
 		close(fd);

@@ -33,8 +33,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/valid.h"
 #include "common/xerr.h"
 #include "migrate/testhook.h"
+#include "migrate/qualify-int.h"
 #include "qemu/driver.h"
 
 #define MIGRATE_TOKEN_TTL_S 60
@@ -44,10 +46,17 @@
 
 typedef struct {
 	char *token;
-	char *vm;           /* bound VM uuid, or NULL */
+	char *vm;           /* bound VM: a uuid or the source's ref; NULL */
 	char *psk;          /* hex key for QEMU's TLS */
 	gint64 expires_us;
+	gboolean probed;    /* the one channel probe it allows was made */
 } Token;
+
+/* What a presented token is for: a migration (used up), a test
+ * (assert_can_migrate or migrate_check's qualification: left as is) or a
+ * channel probe (migrate_check: allowed once, and the token stays good
+ * for the migration that follows). */
+typedef enum { TOKEN_USE, TOKEN_TEST, TOKEN_PROBE } TokenUse;
 
 static GHashTable *dst_tokens;   /* token -> Token */
 static GHashTable *dst_active;   /* data_key -> Dst */
@@ -128,15 +137,22 @@ migrate_dst_receive(Call *call)
 	t->psk = migrate_random_hex(32);
 	t->expires_us = g_get_real_time() +
 			(gint64)MIGRATE_TOKEN_TTL_S * G_USEC_PER_SEC;
-	const char *bound = json_object_get_string_member_with_default(opts,
-								       "vm",
-								       NULL);
-	if (bound != NULL && *bound) {
-		/* A ref is meaningless here; bind by uuid, which moves. */
-		t->vm = g_strdup(g_str_has_prefix(bound, "OpaqueRef:")
-					 ? bound + strlen("OpaqueRef:")
-					 : bound);
+	JsonNode *bn = json_object_get_member(opts, "vm");
+	const char *bound = bn && JSON_NODE_HOLDS_VALUE(bn) &&
+		json_node_get_value_type(bn) == G_TYPE_STRING
+		? json_node_get_string(bn) : NULL;
+	if (bn != NULL && (bound == NULL ||
+			   (*bound && !valid_uuid(bound) && !valid_ref(bound)))) {
+		token_free(t);
+		return call_fail(call, xerr_new("INVALID_VALUE", "vm",
+			bound ? bound : "(not a string)",
+			"options.vm must be a VM uuid or ref (OpaqueRef:...)",
+			NULL));
 	}
+	/* Bound as given: a uuid, or the source host's ref of the VM (the
+	 * source sends both with the migration). */
+	if (bound != NULL && *bound)
+		t->vm = g_strdup(bound);
 	g_hash_table_insert(dst_tokens, t->token, t);
 
 	g_autoptr(GDateTime) exp = g_date_time_new_from_unix_utc(
@@ -160,17 +176,19 @@ migrate_dst_receive(Call *call)
 	json_object_unref(m);
 }
 
-/* Checks and, unless TEST, consumes a token.  Returns its PSK. */
+/* Checks a token for USE (see TokenUse); a migration uses it up.  The VM
+ * it is presented for is VM_UUID and, on the source, VM_REF (either may be
+ * NULL); a bound token matches either.  Returns its PSK. */
 static char *
-dst_take_token(const char *token, const char *vm_uuid, gboolean test,
-	       GError **error)
+dst_take_token(const char *token, const char *vm_uuid, const char *vm_ref,
+	       TokenUse use, GError **error)
 {
 	Token *t;
 
 	dst_tables();
 	dst_expire_tokens();
 	t = token ? g_hash_table_lookup(dst_tokens, token) : NULL;
-	if (t == NULL) {
+	if (t == NULL || (use == TOKEN_PROBE && t->probed)) {
 		/* Wrong, expired and replayed tokens look the same from here,
 		 * and say nothing more to whoever presented them. */
 		xerr_set(error, "SESSION_AUTHENTICATION_FAILED", "migration",
@@ -178,14 +196,17 @@ dst_take_token(const char *token, const char *vm_uuid, gboolean test,
 			 "already used)", NULL);
 		return NULL;
 	}
-	if (t->vm != NULL && vm_uuid != NULL && g_strcmp0(t->vm, vm_uuid)) {
+	if (t->vm != NULL && (vm_uuid != NULL || vm_ref != NULL) &&
+	    g_strcmp0(t->vm, vm_uuid) != 0 && g_strcmp0(t->vm, vm_ref) != 0) {
 		xerr_set(error, "SESSION_AUTHENTICATION_FAILED", "migration",
 			 "the migration token was issued for another VM",
 			 NULL);
 		return NULL;
 	}
 	char *psk = g_strdup(t->psk);
-	if (!test)
+	if (use == TOKEN_PROBE)
+		t->probed = TRUE;
+	else if (use == TOKEN_USE)
 		g_hash_table_remove(dst_tokens, token);
 	return psk;
 }
@@ -732,7 +753,9 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 {
 	GError *e = NULL;
 	JsonObject *facts = json_object_get_object_member(msg, "facts");
-	JsonObject *vm = json_object_get_object_member(msg, "vm");
+	/* The record qualified is the record started (qualify.c checks the
+	 * files of facts.record). */
+	JsonObject *vm = qualify_obj(facts, "record");
 	JsonObject *options = json_object_get_object_member(msg, "options");
 	const char *id = json_object_get_string_member_with_default(
 		msg, "migration_id", "");
@@ -742,8 +765,8 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 								    FALSE);
 	gboolean live = json_object_get_boolean_member_with_default(msg, "live",
 								    TRUE);
-	const char *uuid = vm ? json_object_get_string_member_with_default(
-					vm, "uuid", "") : "";
+	const char *uuid = qualify_str(vm, "uuid") ? qualify_str(vm, "uuid")
+						   : "";
 	g_autofree char *psk = NULL;
 
 	if (facts == NULL || vm == NULL || options == NULL || !*id ||
@@ -754,8 +777,19 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 		chan_free(c);
 		return;
 	}
+	if (!valid_uuid(uuid)) {
+		/* It names the VM's run directory: never a path of its own. */
+		g_autoptr(GError) bad = xerr_new("UUID_INVALID", "VM", uuid,
+						 NULL);
+		g_info("migrate: refused a VM with the uuid \"%s\"", uuid);
+		dst_send_error(c, "REFUSED", bad, NULL);
+		chan_free(c);
+		return;
+	}
 	psk = dst_take_token(json_object_get_string_member_with_default(
-				     msg, "token", NULL), uuid, test, &e);
+				     msg, "token", NULL), uuid,
+			     qualify_str(facts, "vm_ref"),
+			     test ? TOKEN_TEST : TOKEN_USE, &e);
 	if (psk == NULL) {
 		g_info("migrate: refused a migration: %s", e->message);
 		dst_send_error(c, "REFUSED", e, NULL);
@@ -983,7 +1017,7 @@ accept_on_line(Chan *c, const char *verb, JsonObject *msg,
 	} else if (strcmp(verb, "TERN-PROBE/1") == 0) {
 		g_autofree char *psk = dst_take_token(
 			json_object_get_string_member_with_default(msg,
-				"token", NULL), NULL, FALSE, NULL);
+				"token", NULL), NULL, NULL, TOKEN_PROBE, NULL);
 		migrate_chan_set_handler(c, NULL, NULL);
 		migrate_probe_accept(c, msg, psk != NULL);
 	} else if (strcmp(verb, "TERN-DATA/1") == 0) {

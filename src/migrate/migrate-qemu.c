@@ -87,8 +87,8 @@ migrate_options_parse(JsonObject *options, MigrateOptions *o, GError **error)
 		else if (strcmp(k, "downtime") == 0)
 			o->downtime_ms = g_ascii_strtoll(v, NULL, 10);
 		else if (strcmp(k, "max_duration") == 0)
-			o->max_duration_s = MAX(1, (gint64)g_ascii_strtod(v,
-								     NULL));
+			/* 1 to 604800, checked by the table above. */
+			o->max_duration_s = g_ascii_strtoll(v, NULL, 10);
 		else if (strcmp(k, "parallel") == 0)
 			o->parallel = g_ascii_strtoll(v, NULL, 10);
 		else if (strcmp(k, "dest_name") == 0) {

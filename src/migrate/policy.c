@@ -134,8 +134,11 @@ policy_new(Api *api, const char *vm_ref, Call *call, const MigrateOptions *o)
 			continue;
 		if (r == RUNG_LIFT && o->bandwidth_mib <= 0)
 			continue; /* no cap to lift */
-		guint ms = (guint)(o->max_duration_s * 1000.0 *
-				   policy_rungs[r].at);
+		/* 64-bit, and clamped: max_duration is at most a week
+		 * (qualify.c), but a timeout's guint is never overrun. */
+		gint64 ms64 = (gint64)((double)o->max_duration_s * 1000.0 *
+				       policy_rungs[r].at);
+		guint ms = (guint)CLAMP(ms64, 0, (gint64)G_MAXUINT);
 		Tick *t = g_new0(Tick, 1);
 		t->p = p;
 		t->r = r;

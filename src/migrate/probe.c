@@ -5,8 +5,10 @@
  * "TERN-PROBE/1 {token, bytes}", waits for "GO", pushes that many bytes
  * and reads back "PROBED {bytes, us}": the destination's own clock from
  * the first byte to the last.  The token (from host.migrate_receive)
- * authorises the probe and is used up by it, so a probe cannot be replayed
- * and costs the destination at most PROBE_MAX_BYTES of reading.
+ * authorises one probe, which marks it probed but leaves it good for the
+ * migration that follows (VM.migrate_check, then VM.migrate_send): a
+ * probe cannot be replayed, and costs the destination at most
+ * PROBE_MAX_BYTES of reading per token.
  */
 #include "migrate/migrate-int.h"
 

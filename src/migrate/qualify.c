@@ -34,31 +34,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/valid.h"
 #include "common/xerr.h"
 #include "qemu/driver.h"
 
 #define QUALIFY_MIB (1024 * 1024)
 #define QUALIFY_HEAD_BYTES QUALIFY_MIB     /* hashed part of each file */
+#define QUALIFY_MAX_FILES 18  /* kernel, initrd and 16 disks */
+#define QUALIFY_BANDWIDTH_MAX_MIB 1e6   /* as VM.migrate_set_bandwidth */
+#define QUALIFY_MAX_DURATION_MAX_S 604800 /* one week */
 
 /* ---- Facts (the source side) ---------------------------------------- */
 
-/* Size and SHA-256 of the first QUALIFY_HEAD_BYTES of PATH (a regular
- * file or a block device).  FALSE when it cannot be read. */
+/* Size and SHA-256 of the first QUALIFY_HEAD_BYTES of PATH, a regular
+ * file (valid_open_regular: a FIFO, a device or a symbolic link is never
+ * opened for reading, so a path a peer names cannot block the main loop).
+ * FALSE with *WHY set when it cannot be read. */
 static gboolean
-qualify_file_head(const char *path, gint64 *size, char **sha256)
+qualify_file_head(const char *path, gint64 *size, char **sha256,
+		  const char **why)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = valid_open_regular(path, why);
 	struct stat st;
 
 	if (fd < 0)
 		return FALSE;
-	if (fstat(fd, &st) != 0 ||
-	    !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+	if (fstat(fd, &st) != 0) {
+		*why = "cannot be read";
 		close(fd);
 		return FALSE;
 	}
-	*size = S_ISREG(st.st_mode) ? (gint64)st.st_size
-				    : (gint64)lseek(fd, 0, SEEK_END);
+	*size = (gint64)st.st_size;
 	g_autofree guchar *buf = g_malloc(QUALIFY_HEAD_BYTES);
 	gsize got = 0;
 	while (got < QUALIFY_HEAD_BYTES) {
@@ -75,6 +81,49 @@ qualify_file_head(const char *path, gint64 *size, char **sha256)
 	return TRUE;
 }
 
+/* The files QEMU needs to start the VM of record REC, in the order of
+ * its command line: a new array of QualifyFile (paths owned).  The source lists these in its facts and the destination checks
+ * these, from the record it will start, never paths a peer lists apart. */
+typedef struct {
+	char *path;
+	const char *field;   /* "PV_kernel", "PV_ramdisk" or "disk" */
+} QualifyFile;
+
+static void
+qualify_file_clear(gpointer p)
+{
+	g_free(((QualifyFile *)p)->path);
+}
+
+static GArray *
+qualify_record_files(JsonObject *rec)
+{
+	GArray *a = g_array_new(FALSE, FALSE, sizeof(QualifyFile));
+	static const char *const boot[] = { "PV_kernel", "PV_ramdisk" };
+	const char *kernel = qualify_str(rec, "PV_kernel");
+
+	g_array_set_clear_func(a, qualify_file_clear);
+	for (guint i = 0; i < G_N_ELEMENTS(boot); i++) {
+		const char *p = qualify_str(rec, boot[i]);
+		/* The driver passes an initrd only with a kernel. */
+		if (p && *p && kernel && *kernel) {
+			QualifyFile f = { g_strdup(p), boot[i] };
+			g_array_append_val(a, f);
+		}
+	}
+	const char *disks = qualify_map_get(rec, "other_config", "disks");
+	for (const char *p = disks; p && *p;) {
+		const char *comma = strchr(p, ',');
+		gsize len = comma ? (gsize)(comma - p) : strlen(p);
+		if (len > 0) {
+			QualifyFile f = { g_strndup(p, len), "disk" };
+			g_array_append_val(a, f);
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	return a;
+}
+
 static void
 qualify_facts_add_file(JsonObject *files, const char *path,
 		       const char *field)
@@ -83,8 +132,10 @@ qualify_facts_add_file(JsonObject *files, const char *path,
 	g_autofree char *hash = NULL;
 	gint64 size = 0;
 
+	const char *why = NULL;
+
 	json_object_set_string_member(f, "field", field);
-	if (qualify_file_head(path, &size, &hash)) {
+	if (qualify_file_head(path, &size, &hash, &why)) {
 		json_object_set_boolean_member(f, "exists", TRUE);
 		json_object_set_int_member(f, "size", size);
 		json_object_set_string_member(f, "sha256_head", hash);
@@ -149,21 +200,11 @@ qualify_src_facts(Api *api, StoreObj *vm, gboolean live)
 				     qualify_model_features(api, caps, cpu));
 
 	JsonObject *files = json_object_new();
-	static const struct {
-		const char *member;
-		const char *field;
-	} boot[] = { { "PV_kernel", "PV_kernel" },
-		     { "PV_ramdisk", "PV_ramdisk" } };
-	for (guint i = 0; i < G_N_ELEMENTS(boot); i++) {
-		const char *p = qualify_str(r, boot[i].member);
-		if (p && *p)
-			qualify_facts_add_file(files, p, boot[i].field);
+	g_autoptr(GArray) needed = qualify_record_files(r);
+	for (guint i = 0; i < needed->len; i++) {
+		QualifyFile *nf = &g_array_index(needed, QualifyFile, i);
+		qualify_facts_add_file(files, nf->path, nf->field);
 	}
-	const char *disks = qualify_map_get(r, "other_config", "disks");
-	g_auto(GStrv) dl = g_strsplit(disks ? disks : "", ",", -1);
-	for (guint i = 0; dl[i]; i++)
-		if (*dl[i])
-			qualify_facts_add_file(files, dl[i], "disk");
 	json_object_set_object_member(f, "files", files);
 
 	qualify_int(r, "memory_static_max", &memory);
@@ -227,6 +268,7 @@ static const struct {
 	{ "cpu_model", JSON_NODE_VALUE, G_TYPE_STRING },
 	{ "cpu_features", JSON_NODE_ARRAY, G_TYPE_INVALID },
 	{ "files", JSON_NODE_OBJECT, G_TYPE_INVALID },
+	{ "record", JSON_NODE_OBJECT, G_TYPE_INVALID },
 	{ "memory", JSON_NODE_VALUE, G_TYPE_INT64 },
 	{ "power_state", JSON_NODE_VALUE, G_TYPE_STRING },
 	{ "live", JSON_NODE_VALUE, G_TYPE_BOOLEAN },
@@ -253,6 +295,17 @@ qualify_check_facts(Qualify *q)
 			S("run the same tern version on host %s and host %s",
 			  q->src_name, q->host_name));
 	}
+	/* The uuid names the VM's run directory here: strictly a uuid. */
+	const char *uuid = qualify_str(qualify_obj(q->facts, "record"),
+				       "uuid");
+	if (uuid != NULL && !valid_uuid(uuid))
+		qualify_block(q, "UUID_INVALID", "facts", OBJS("VM", uuid),
+			S("the source host %s sent the VM %s with the uuid "
+			  "\"%s\", which is not of the form "
+			  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", q->src_name,
+			  q->vm_name, uuid),
+			S("run the same tern version on host %s and host %s",
+			  q->src_name, q->host_name));
 }
 
 static void
@@ -513,29 +566,47 @@ qualify_file_role(const char *field)
 	return "disk";
 }
 
+/* A file QEMU needs for the VM: PATH from the record as the destination
+ * will start it, SRC what the source said of it (NULL: nothing).  For a
+ * live migration the destination's QEMU starts with this file, so it must
+ * be here as a regular file whatever the source has; an offline migration
+ * starts nothing, and only a file the source had is missed. */
 static void
-qualify_check_one_file(Qualify *q, const char *path, JsonObject *src)
+qualify_check_one_file(Qualify *q, const char *path, const char *field,
+		       JsonObject *src, gboolean live)
 {
-	const char *role = qualify_file_role(qualify_str(src, "field"));
+	const char *role = qualify_file_role(field);
 	const char *src_hash = qualify_str(src, "sha256_head");
+	const char *why = NULL;
 	gboolean exists = FALSE;
 	gint64 src_size = -1, size = 0;
 	g_autofree char *hash = NULL;
 
-	/* A file the source lacks too is not this host's to provide. */
-	if (!qualify_bool(src, "exists", &exists) || !exists)
-		return;
+	if (!qualify_bool(src, "exists", &exists))
+		exists = FALSE;
 	qualify_int(src, "size", &src_size);
-	if (!qualify_file_head(path, &size, &hash)) {
+	if (!qualify_file_head(path, &size, &hash, &why)) {
+		if (!live && !exists)
+			return;
+		const char *what = valid_path_problem(path) ? "a path tern "
+			"accepts (absolute, no \"..\", no comma)"
+			: "a regular file";
 		qualify_block(q, "VM_FILE_MISSING", "files", OBJS(path, role),
-			S("the VM %s's %s %s is missing on host %s", q->vm_name,
-			  role, path, q->host_name),
-			S("copy %s from host %s to host %s at the same path, or "
-			  "keep it on storage both hosts share", path,
-			  q->src_name, q->host_name));
+			S("the VM %s's %s %s %s on host %s%s", q->vm_name, role,
+			  path, why, q->host_name,
+			  exists ? "" : " (the source lacks it too, but QEMU "
+			  "cannot start here without it)"),
+			exists ? S("copy %s from host %s to host %s at the same "
+				   "path (%s), or keep it on storage both "
+				   "hosts share", path, q->src_name,
+				   q->host_name, what)
+			       : S("put %s on host %s as %s, or change the "
+				   "VM's %s to a file that is", path,
+				   q->host_name, what, field));
 		return;
 	}
-	if (size == src_size && g_strcmp0(hash, src_hash) == 0)
+	if (!exists ||
+	    (size == src_size && g_strcmp0(hash, src_hash) == 0))
 		return;
 	g_autofree char *how = size != src_size
 		? g_strdup_printf("%" G_GINT64_FORMAT " bytes here, %"
@@ -550,19 +621,37 @@ qualify_check_one_file(Qualify *q, const char *path, JsonObject *src)
 		  q->host_name));
 }
 
+/* The files of the record the destination will start, not the paths the
+ * facts list: a peer cannot make this host look at a path the VM does
+ * not use.  At most QUALIFY_MAX_FILES of them. */
 static void
 qualify_check_files(Qualify *q)
 {
+	JsonObject *rec = qualify_obj(q->facts, "record");
 	JsonObject *files = qualify_obj(q->facts, "files");
+	const char *ps = qualify_str(q->facts, "power_state");
+	gboolean live = TRUE;
 
-	if (files == NULL)
+	if (rec == NULL)
 		return;
-	g_autoptr(GList) paths = json_object_get_members(files);
-	paths = g_list_sort(paths, (GCompareFunc)strcmp);
-	for (GList *l = paths; l; l = l->next) {
-		JsonObject *src = qualify_obj(files, l->data);
-		if (src != NULL)
-			qualify_check_one_file(q, l->data, src);
+	if (!qualify_bool(q->facts, "live", &live))
+		live = TRUE;
+	live = live && g_strcmp0(ps, "Halted") != 0;
+	g_autoptr(GArray) needed = qualify_record_files(rec);
+	if (needed->len > QUALIFY_MAX_FILES) {
+		g_autofree char *n = g_strdup_printf("%u", needed->len);
+		qualify_block(q, "INVALID_VALUE", "files",
+			OBJS("other_config:disks", n),
+			S("the VM %s names %u files; tern starts a VM with at "
+			  "most %d", q->vm_name, needed->len,
+			  QUALIFY_MAX_FILES),
+			S("give the VM at most %d disks", QUALIFY_MAX_FILES - 2));
+		return;
+	}
+	for (guint i = 0; i < needed->len; i++) {
+		QualifyFile *f = &g_array_index(needed, QualifyFile, i);
+		qualify_check_one_file(q, f->path, f->field,
+				       qualify_obj(files, f->path), live);
 	}
 }
 
@@ -586,13 +675,30 @@ qualify_opt_control(const char *v)
 	return strcmp(v, "managed") == 0 || strcmp(v, "p2p") == 0;
 }
 
+/* A number in (LO, HI]: finite, so that it converts to an integer type
+ * without overflow wherever it is used. */
 static gboolean
-qualify_opt_positive(const char *v)
+qualify_opt_number(const char *v, double lo, double hi)
 {
 	char *end = NULL;
 	double d = g_ascii_strtod(v, &end);
 
-	return *v && end && *end == 0 && isfinite(d) && d > 0;
+	return *v && end && *end == 0 && isfinite(d) && d > lo && d <= hi;
+}
+
+static gboolean
+qualify_opt_bandwidth(const char *v)
+{
+	return qualify_opt_number(v, 0, QUALIFY_BANDWIDTH_MAX_MIB);
+}
+
+/* Whole seconds, 1 to QUALIFY_MAX_DURATION_MAX_S: its milliseconds fit a
+ * GLib timeout (guint) with room to spare. */
+static gboolean
+qualify_opt_duration(const char *v)
+{
+	return g_ascii_string_to_unsigned(v, 10, 1, QUALIFY_MAX_DURATION_MAX_S,
+					  NULL, NULL);
 }
 
 static gboolean
@@ -616,7 +722,7 @@ qualify_opt_name(const char *v)
 static gboolean
 qualify_opt_vm(const char *v)
 {
-	return g_str_has_prefix(v, "OpaqueRef:") || g_uuid_string_is_valid(v);
+	return valid_ref(v) || valid_uuid(v);
 }
 
 /* migrate_send's options (MIGRATION.md) with what each value must be. */
@@ -627,7 +733,8 @@ static const struct {
 } qualify_options[] = {
 	{ "mode", qualify_opt_mode, "tunnelled or direct" },
 	{ "secure", qualify_opt_bool, "true or false" },
-	{ "bandwidth", qualify_opt_positive, "a positive number of MiB/s" },
+	{ "bandwidth", qualify_opt_bandwidth,
+	  "a positive number of MiB/s, at most 1000000" },
 	{ "downtime", qualify_opt_positive_int,
 	  "a positive whole number of milliseconds" },
 	{ "dest_name", qualify_opt_name, "a non-empty name" },
@@ -637,8 +744,8 @@ static const struct {
 	{ "auto_converge", qualify_opt_bool, "true or false" },
 	{ "escalate", qualify_opt_bool, "true or false" },
 	{ "postcopy", qualify_opt_bool, "true or false" },
-	{ "max_duration", qualify_opt_positive,
-	  "a positive number of seconds" },
+	{ "max_duration", qualify_opt_duration,
+	  "a whole number of seconds from 1 to 604800 (one week)" },
 	{ "control", qualify_opt_control, "managed or p2p" },
 	{ "vm", qualify_opt_vm, "a VM reference (OpaqueRef:...) or uuid" },
 };
@@ -795,6 +902,7 @@ static const struct {
 	{ "VM_BAD_POWER_STATE", { "vm", "0", "1" } },
 	{ "OPERATION_NOT_ALLOWED", { "message" } },
 	{ "INVALID_VALUE", { "0", "1" } },
+	{ "UUID_INVALID", { "0", "1" } },
 	{ "VALUE_NOT_SUPPORTED", { "0", "1", "message" } },
 };
 

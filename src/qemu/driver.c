@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/valid.h"
 #include "common/xerr.h"
 #include "qemu/confine.h"
 
@@ -155,10 +156,15 @@ qemu_vm_set_hook(QemuVm *qv, QmpEventFn fn, gpointer user_data)
 	qv->hook_data = user_data;
 }
 
+/* The run directory of the VM UUID.  A uuid that is not one (a record
+ * written by an older daemon, a bug) never becomes a path of its own:
+ * qemu_vm_start refuses it, and the rest look in "invalid", which is
+ * never made. */
 static char *
 qemu_vm_dir_for(Api *api, const char *uuid)
 {
-	return g_build_filename(api->cfg.run_dir, "vms", uuid, NULL);
+	return g_build_filename(api->cfg.run_dir, "vms",
+				valid_uuid(uuid) ? uuid : "invalid", NULL);
 }
 
 char *
@@ -479,14 +485,28 @@ gboolean
 qemu_vm_check_files(StoreObj *vm, GError **error)
 {
 	static const char *const fields[] = { "PV_kernel", "PV_ramdisk", NULL };
+	const char *why = NULL;
 
+	/* Regular files only (no FIFO, device or symbolic link): the paths
+	 * are a client's, and QEMU runs with the authority to open them. */
 	for (guint i = 0; fields[i]; i++) {
 		const char *p = json_object_get_string_member_with_default(
 			vm->rec, fields[i], "");
-		if (*p && !g_file_test(p, G_FILE_TEST_IS_REGULAR)) {
-			g_autofree char *msg = g_strdup_printf(
-				"%s %s does not exist", fields[i], p);
+		if (*p && !valid_regular_file(p, &why)) {
+			g_autofree char *msg = g_strdup_printf("%s %s %s",
+				fields[i], p, why);
 			xerr_set(error, "BOOTLOADER_FAILED", vm->ref, msg,
+				 NULL);
+			return FALSE;
+		}
+	}
+	const char *disks = qemu_map_get(vm->rec, "other_config", "disks", "");
+	g_auto(GStrv) dl = g_strsplit(disks, ",", -1);
+	for (guint i = 0; dl[i]; i++) {
+		if (*dl[i] && !valid_regular_file(dl[i], &why)) {
+			g_autofree char *msg = g_strdup_printf(
+				"other_config:disks: %s %s", dl[i], why);
+			xerr_set(error, "VM_FILE_MISSING", dl[i], "disk", msg,
 				 NULL);
 			return FALSE;
 		}
@@ -639,6 +659,11 @@ qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 	s->done = done;
 	s->data = user_data;
 
+	if (!valid_uuid(vm->uuid))
+		return start_finish(s, xerr_new("UUID_INVALID", "VM", vm->uuid,
+						NULL));
+	if (!qemu_vm_check_files(vm, &e))
+		return start_finish(s, e);
 	if (!confine_user(api, &user, &e) || !confine_vm_dir(api, dir, &e))
 		return start_finish(s, e);
 	argv = qemu_argv(api, vm, dir, opts, user);

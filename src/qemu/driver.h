@@ -39,7 +39,10 @@ typedef struct {
 typedef void (*QemuDoneFn)(Api *api, const char *vm_ref, const GError *error,
 			   gpointer user_data);
 
-/* Checks what can be checked before QEMU starts (kernel files). */
+/* Checks what can be checked before QEMU starts: the kernel, initrd and
+ * disks (other_config:disks) are regular files at well-formed absolute
+ * paths (common/valid.h).  BOOTLOADER_FAILED [vm, message] for the kernel
+ * or initrd, VM_FILE_MISSING [path, "disk", message] for a disk. */
 gboolean qemu_vm_check_files(StoreObj *vm, GError **error);
 void qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 		   QemuDoneFn done, gpointer user_data);

@@ -12,9 +12,9 @@ needs, separately and all together:
 - its kernel: the VM boots from a copy of the guest's kernel in a
   directory of its own, which B's ternd, in a mount namespace of its own,
   sees through an empty tmpfs (both hosts share the filesystem otherwise).
-  A copy written into B's tmpfs gives B the kernel back.  (Removing the
-  file after QEMU loaded it is no test: the source would lack it too, and
-  a file the source lacks is not the destination's to provide.)
+  A copy written into B's tmpfs gives B the kernel back.  (A file the
+  source lacks too also blocks a live migration, since B's QEMU starts
+  with it: tests/unit/test-migrate-qualify.c, files-missing-everywhere.)
 
 The limits are read at every check, so one VM serves every test: each
 test sets the limits it needs and the fixture lifts them afterwards.

@@ -11,6 +11,8 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "common/xerr.h"
@@ -489,6 +491,16 @@ test_options(Fixture *f, gconstpointer data)
 		{ "parallel", "2", "VALUE_NOT_SUPPORTED" }, /* not direct */
 		{ "compress", "true", "VALUE_NOT_SUPPORTED" },
 		{ "max_duration", "never", "INVALID_VALUE" },
+		/* Whole seconds up to a week: 604801 s in milliseconds is
+		 * still a guint, but 1e12 s was not (and overflowed). */
+		{ "max_duration", "604801", "INVALID_VALUE" },
+		{ "max_duration", "1e12", "INVALID_VALUE" },
+		{ "max_duration", "4294968", "INVALID_VALUE" },
+		{ "max_duration", "0", "INVALID_VALUE" },
+		{ "max_duration", "0.5", "INVALID_VALUE" },
+		{ "bandwidth", "1000001", "INVALID_VALUE" },
+		{ "bandwidth", "1e300", "INVALID_VALUE" },
+		{ "vm", "OpaqueRef:../../x", "INVALID_VALUE" },
 		{ "control", "remote", "INVALID_VALUE" },
 		{ "vm", "vm1", "INVALID_VALUE" },
 		{ "frobnicate", "1", "INVALID_VALUE" },
@@ -510,6 +522,19 @@ test_options(Fixture *f, gconstpointer data)
 				bad[i].key);
 		g_assert_cmpstr(json_array_get_string_element(o, 1), ==,
 				bad[i].value);
+	}
+
+	/* The boundaries themselves are good. */
+	static const char *const good[][2] = {
+		{ "max_duration", "604800" }, { "max_duration", "1" },
+		{ "bandwidth", "1000000" }, { "bandwidth", "0.5" },
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(good); i++) {
+		g_autoptr(JsonObject) o = json_object_new();
+		json_object_set_string_member(o, good[i][0], good[i][1]);
+		g_autoptr(JsonArray) b = qualify_check(f->api, facts, o);
+		dump(b);
+		g_assert_cmpuint(json_array_get_length(b), ==, 0);
 	}
 
 	/* A value of another JSON type is refused too. */
@@ -646,6 +671,107 @@ test_error(Fixture *f, gconstpointer data)
 	g_assert_nonnull(strstr(p5[2], "not supported by tern"));
 }
 
+/* The record's files are checked, never paths a peer lists apart, and a
+ * FIFO is refused without being opened (an open would block: no writer).
+ * The alarm turns a blocked main loop into a failed test. */
+static void
+test_files_fifo(Fixture *f, gconstpointer data)
+{
+	StoreObj *vm = make_vm(f, "Running", NULL, 256 * MiB);
+	g_autoptr(JsonObject) facts = facts_from_a(f, vm, TRUE);
+	g_autofree char *fifo = g_build_filename(f->dir, "fifo", NULL);
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+
+	/* Listed in the facts only, as a file the source has. */
+	JsonObject *files = json_object_get_object_member(facts, "files");
+	JsonObject *fake = json_object_new();
+	json_object_set_string_member(fake, "field", "disk");
+	json_object_set_boolean_member(fake, "exists", TRUE);
+	json_object_set_int_member(fake, "size", 4096);
+	json_object_set_string_member(fake, "sha256_head", "00");
+	json_object_set_object_member(files, fifo, fake);
+	alarm(20);
+	g_autoptr(JsonArray) b = qualify_check(f->api, facts, NULL);
+	dump(b);
+	g_assert_cmpuint(json_array_get_length(b), ==, 0);
+
+	/* The kernel the record names is the FIFO. */
+	JsonObject *rec = json_object_get_object_member(facts, "record");
+	json_object_set_string_member(rec, "PV_kernel", fifo);
+	g_autoptr(JsonArray) b2 = qualify_check(f->api, facts, NULL);
+	alarm(0);
+	dump(b2);
+	g_assert_cmpuint(json_array_get_length(b2), ==, 1);
+	JsonObject *x = find_check(b2, "files");
+	g_assert_cmpstr(json_object_get_string_member(x, "code"), ==,
+			"VM_FILE_MISSING");
+	g_assert_true(has_object(x, fifo));
+	g_assert_nonnull(strstr(json_object_get_string_member(x, "message"),
+				"FIFO"));
+}
+
+/* A live migration starts QEMU here with the kernel: missing here, it
+ * blocks, even when the source lacks it too.  Offline, nothing starts. */
+static void
+test_files_missing_everywhere(Fixture *f, gconstpointer data)
+{
+	StoreObj *vm = make_vm(f, "Running", NULL, 256 * MiB);
+	g_unlink(f->kernel);
+	g_autoptr(JsonObject) facts = facts_from_a(f, vm, TRUE);
+	JsonObject *k = json_object_get_object_member(
+		json_object_get_object_member(facts, "files"), f->kernel);
+	g_assert_false(json_object_get_boolean_member(k, "exists"));
+
+	g_autoptr(JsonArray) b = qualify_check(f->api, facts, NULL);
+	dump(b);
+	g_assert_cmpuint(json_array_get_length(b), ==, 1);
+	JsonObject *x = find_check(b, "files");
+	g_assert_cmpstr(json_object_get_string_member(x, "code"), ==,
+			"VM_FILE_MISSING");
+	g_assert_true(has_object(x, f->kernel));
+	g_assert_nonnull(strstr(json_object_get_string_member(x, "message"),
+				"lacks it too"));
+
+	/* Dropping it from the facts changes nothing: the record names it. */
+	json_object_remove_member(json_object_get_object_member(facts,
+								"files"),
+				  f->kernel);
+	g_autoptr(JsonArray) b2 = qualify_check(f->api, facts, NULL);
+	g_assert_nonnull(find_check(b2, "files"));
+
+	/* Offline (a Halted VM): only the definition moves. */
+	json_object_set_string_member(facts, "power_state", "Halted");
+	json_object_set_boolean_member(facts, "live", FALSE);
+	g_autoptr(JsonArray) b3 = qualify_check(f->api, facts, NULL);
+	dump(b3);
+	g_assert_null(find_check(b3, "files"));
+}
+
+/* The record's uuid names a run directory: strictly a uuid. */
+static void
+test_bad_uuid(Fixture *f, gconstpointer data)
+{
+	StoreObj *vm = make_vm(f, "Running", NULL, 256 * MiB);
+	g_autoptr(JsonObject) facts = facts_from_a(f, vm, TRUE);
+	JsonObject *rec = json_object_get_object_member(facts, "record");
+
+	json_object_set_string_member(rec, "uuid", "../../x");
+	g_autoptr(JsonArray) b = qualify_check(f->api, facts, NULL);
+	dump(b);
+	g_assert_cmpuint(json_array_get_length(b), ==, 1);
+	JsonObject *x = find_check(b, "facts");
+	g_assert_cmpstr(json_object_get_string_member(x, "code"), ==,
+			"UUID_INVALID");
+	g_assert_true(has_object(x, "../../x"));
+	g_autoptr(GError) e = qualify_error(b, vm->ref);
+	g_autofree char *code = NULL;
+	g_auto(GStrv) p = NULL;
+	xerr_split(e, &code, &p);
+	g_assert_cmpstr(code, ==, "UUID_INVALID");
+	g_assert_cmpstr(p[0], ==, "VM");
+	g_assert_cmpstr(p[1], ==, "../../x");
+}
+
 #define ADD(name, fn) \
 	g_test_add(name, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 
@@ -662,6 +788,10 @@ main(int argc, char **argv)
 	    test_unknown_machine_and_model);
 	ADD("/migrate/qualify/missing-cpu-features", test_missing_cpu_features);
 	ADD("/migrate/qualify/files", test_files);
+	ADD("/migrate/qualify/files-fifo", test_files_fifo);
+	ADD("/migrate/qualify/files-missing-everywhere",
+	    test_files_missing_everywhere);
+	ADD("/migrate/qualify/bad-uuid", test_bad_uuid);
 	ADD("/migrate/qualify/memory", test_memory);
 	ADD("/migrate/qualify/same-host", test_same_host);
 	ADD("/migrate/qualify/power-state", test_power_state);
