@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/jsontext.h"
 #include "common/xerr.h"
 #include "migrate/migrate-int.h"
 
@@ -52,6 +53,8 @@ chan_parse(const char *line, char **verb, JsonObject **msg)
 
 	if (sp == NULL || sp == line || sp - line > 32)
 		return FALSE;
+	if (!jsontext_surrogates_ok(sp + 1, strlen(sp + 1)))
+		return FALSE;		/* json-glib would leak on it */
 	n = json_from_string(sp + 1, NULL);
 	if (n == NULL || !JSON_NODE_HOLDS_OBJECT(n))
 		return FALSE;

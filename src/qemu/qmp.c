@@ -61,6 +61,8 @@
 #include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "common/jsontext.h"
+
 #define QMP_READ_CHUNK (64 * 1024)
 #define QMP_CONNECT_RETRY_MS 10
 
@@ -642,6 +644,9 @@ qmp_parse_line(JsonParser *parser, const char *line, gsize len,
 		len--;
 	if (len == 0)
 		return out->kind = QMP_LINE_BLANK;
+	if (!jsontext_surrogates_ok(line, len))
+		return qmp_line_invalid(out, g_error_new_literal(QMP_ERROR,
+		    QMP_ERROR_PROTOCOL, "bad JSON: broken surrogate pair"));
 	if (!json_parser_load_from_data(parser, line, len, &err))
 		return qmp_line_invalid(out, g_error_new(QMP_ERROR,
 		    QMP_ERROR_PROTOCOL, "bad JSON: %s", err->message));

@@ -17,6 +17,7 @@
 
 #include <string.h>
 
+#include "common/jsontext.h"
 #include "common/xerr.h"
 
 #define JSONRPC_UNMARSHAL "JSONRPC_UNMARSHAL_FAILURE"
@@ -118,6 +119,11 @@ jsonrpc_load(const char *body, gsize len, GError **error)
 	}
 	if (!jsonrpc_prescan(body, len, error))
 		return NULL;
+	if (!jsontext_surrogates_ok(body, len)) {
+		xerr_set(error, JSONRPC_UNMARSHAL,
+		    "broken surrogate pair in a \\u escape", NULL);
+		return NULL;
+	}
 	if (!json_parser_load_from_data(parser, body, (gssize)len, &local)) {
 		g_autofree char *msg = g_strdup_printf("malformed JSON: %s",
 		    local->message);
