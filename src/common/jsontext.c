@@ -21,7 +21,9 @@ jsontext_hex4(const char *p)
 	return v;
 }
 
-gboolean
+/* FALSE when TEXT holds a \uD800-\uDBFF escape followed by a \u escape
+ * outside \uDC00-\uDFFF. */
+static gboolean
 jsontext_surrogates_ok(const char *text, gsize len)
 {
 	for (gsize i = 0; i + 1 < len; i++) {
@@ -46,4 +48,74 @@ jsontext_surrogates_ok(const char *text, gsize len)
 		}
 	}
 	return TRUE;
+}
+
+static gboolean
+jsontext_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The offset just past the string whose opening quote is at I, or LEN. */
+static gsize
+jsontext_skip_string(const char *text, gsize len, gsize i)
+{
+	for (i++; i < len; i++) {
+		if (text[i] == '\\')
+			i++;
+		else if (text[i] == '"')
+			return i + 1;
+	}
+	return len;
+}
+
+/* FALSE when something other than white space follows the first JSON
+ * value in TEXT.  A value that does not end is json-glib's to refuse. */
+static gboolean
+jsontext_single_value(const char *text, gsize len)
+{
+	gsize i = 0;
+
+	while (i < len && jsontext_is_space(text[i]))
+		i++;
+	if (i == len)
+		return TRUE;
+	if (text[i] == '{' || text[i] == '[') {
+		gsize depth = 0;
+
+		while (i < len) {
+			char c = text[i];
+
+			if (c == '"') {
+				i = jsontext_skip_string(text, len, i);
+				continue;
+			}
+			i++;
+			if (c == '{' || c == '[')
+				depth++;
+			else if ((c == '}' || c == ']') && --depth == 0)
+				break;
+		}
+		if (depth != 0)
+			return TRUE;
+	} else if (text[i] == '"') {
+		i = jsontext_skip_string(text, len, i);
+	} else {
+		while (i < len && (g_ascii_isalnum(text[i]) ||
+		    text[i] == '-' || text[i] == '+' || text[i] == '.'))
+			i++;
+	}
+	while (i < len && jsontext_is_space(text[i]))
+		i++;
+	return i == len;
+}
+
+const char *
+jsontext_refuse(const char *text, gsize len)
+{
+	if (!jsontext_single_value(text, len))
+		return "more than one JSON value";
+	if (!jsontext_surrogates_ok(text, len))
+		return "broken surrogate pair";
+	return NULL;
 }

@@ -1,18 +1,21 @@
 /*
  * jsontext: checks on JSON text made before json-glib reads it.
  *
- * json-glib 1.6 (Debian 12) leaks its string buffer (152 bytes per
- * document) when a \u escape of a high surrogate is followed by a \u
- * escape that is not a low surrogate ("\ud83d\u0041"): it rejects the
- * document but never frees what it had read.  Every decoder of JSON from
- * the network or from QEMU would leak on each such document, so each calls
- * jsontext_surrogates_ok() first.  It refuses only what json-glib refuses
- * anyway ("malformed surrogate pair"); found by tests/fuzz.
+ * json-glib 1.6 (Debian 12) leaks on two kinds of document, both found by
+ * tests/fuzz:
+ *   - more than one top-level value ("1{...}", "{}{...}"): it accepts the
+ *     document and never frees one of the values, so a body of N bytes
+ *     leaks about N bytes' worth of nodes;
+ *   - a \u escape of a high surrogate followed by a \u escape that is not a
+ *     low surrogate ("\ud83d\u0041"): it rejects the document but leaks
+ *     its string buffer (152 bytes).
+ * Every decoder of JSON from the network or from QEMU calls
+ * jsontext_refuse() first.  It refuses only what strict JSON refuses too.
  */
 #pragma once
 
 #include <glib.h>
 
-/* FALSE when TEXT's LEN bytes hold a \uD800-\uDBFF escape followed by a
- * \u escape outside \uDC00-\uDFFF. */
-gboolean jsontext_surrogates_ok(const char *text, gsize len);
+/* NULL when json-glib may read TEXT's LEN bytes; otherwise why not, as a
+ * static string ("more than one JSON value", "broken surrogate pair"). */
+const char *jsontext_refuse(const char *text, gsize len);

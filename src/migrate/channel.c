@@ -53,7 +53,7 @@ chan_parse(const char *line, char **verb, JsonObject **msg)
 
 	if (sp == NULL || sp == line || sp - line > 32)
 		return FALSE;
-	if (!jsontext_surrogates_ok(sp + 1, strlen(sp + 1)))
+	if (jsontext_refuse(sp + 1, strlen(sp + 1)) != NULL)
 		return FALSE;		/* json-glib would leak on it */
 	n = json_from_string(sp + 1, NULL);
 	if (n == NULL || !JSON_NODE_HOLDS_OBJECT(n))

@@ -637,6 +637,7 @@ qmp_parse_line(JsonParser *parser, const char *line, gsize len,
     gboolean greeting, QmpLine *out)
 {
 	g_autoptr(GError) err = NULL;
+	const char *why;
 	JsonObject *msg;
 
 	memset(out, 0, sizeof *out);
@@ -644,9 +645,9 @@ qmp_parse_line(JsonParser *parser, const char *line, gsize len,
 		len--;
 	if (len == 0)
 		return out->kind = QMP_LINE_BLANK;
-	if (!jsontext_surrogates_ok(line, len))
-		return qmp_line_invalid(out, g_error_new_literal(QMP_ERROR,
-		    QMP_ERROR_PROTOCOL, "bad JSON: broken surrogate pair"));
+	if ((why = jsontext_refuse(line, len)) != NULL)
+		return qmp_line_invalid(out, g_error_new(QMP_ERROR,
+		    QMP_ERROR_PROTOCOL, "bad JSON: %s", why));
 	if (!json_parser_load_from_data(parser, line, len, &err))
 		return qmp_line_invalid(out, g_error_new(QMP_ERROR,
 		    QMP_ERROR_PROTOCOL, "bad JSON: %s", err->message));

@@ -119,9 +119,9 @@ jsonrpc_load(const char *body, gsize len, GError **error)
 	}
 	if (!jsonrpc_prescan(body, len, error))
 		return NULL;
-	if (!jsontext_surrogates_ok(body, len)) {
-		xerr_set(error, JSONRPC_UNMARSHAL,
-		    "broken surrogate pair in a \\u escape", NULL);
+	const char *why = jsontext_refuse(body, len);
+	if (why != NULL) {
+		xerr_set(error, JSONRPC_UNMARSHAL, why, NULL);
 		return NULL;
 	}
 	if (!json_parser_load_from_data(parser, body, (gssize)len, &local)) {

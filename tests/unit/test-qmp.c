@@ -879,8 +879,8 @@ test_qmp_real_qemu(void)
 }
 
 /* qmp_parse_line() alone, as the fuzzer reaches it: the kinds of line,
- * and a broken surrogate pair refused before json-glib (which leaks on it;
- * found by tests/fuzz/fuzz-qmp). */
+ * and the documents json-glib leaks on refused before it reads them
+ * (found by tests/fuzz/fuzz-qmp). */
 static void
 test_qmp_parse_line(void)
 {
@@ -921,6 +921,10 @@ test_qmp_parse_line(void)
 	g_assert_cmpint(qmp_parse_line(parser, broken, strlen(broken), FALSE,
 	    &m), ==, QMP_LINE_INVALID);
 	g_assert_cmpstr(m.error->message, ==, "bad JSON: broken surrogate pair");
+	qmp_line_clear(&m);
+	g_assert_cmpint(qmp_parse_line(parser, "1{\"return\": {}}", 15, FALSE,
+	    &m), ==, QMP_LINE_INVALID);
+	g_assert_cmpstr(m.error->message, ==, "bad JSON: more than one JSON value");
 	qmp_line_clear(&m);
 }
 
