@@ -21,8 +21,9 @@ jsontext_hex4(const char *p)
 	return v;
 }
 
-/* FALSE when TEXT holds a \uD800-\uDBFF escape followed by a \u escape
- * outside \uDC00-\uDFFF. */
+/* FALSE when a \u escape in TEXT is half of a surrogate pair without the
+ * other half: a high surrogate (\uD800-\uDBFF) not followed by a \u escape
+ * of a low one (\uDC00-\uDFFF), or a low one alone. */
 static gboolean
 jsontext_surrogates_ok(const char *text, gsize len)
 {
@@ -36,16 +37,16 @@ jsontext_surrogates_ok(const char *text, gsize len)
 		int u = jsontext_hex4(text + i + 2);
 
 		i += 5;
+		if (u >= 0xDC00 && u <= 0xDFFF)
+			return FALSE;
 		if (u < 0xD800 || u > 0xDBFF)
 			continue;
-		/* A high surrogate: json-glib leaks when a \u escape follows
-		 * that is not a low surrogate (any other byte is fine). */
-		if (i + 2 < len && text[i + 1] == '\\' && text[i + 2] == 'u') {
-			int lo = i + 7 <= len ? jsontext_hex4(text + i + 3) : -1;
+		int lo = i + 7 <= len && text[i + 1] == '\\' &&
+		    text[i + 2] == 'u' ? jsontext_hex4(text + i + 3) : -1;
 
-			if (lo < 0xDC00 || lo > 0xDFFF)
-				return FALSE;
-		}
+		if (lo < 0xDC00 || lo > 0xDFFF)
+			return FALSE;
+		i += 6;
 	}
 	return TRUE;
 }

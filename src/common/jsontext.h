@@ -9,8 +9,11 @@
  *   - a \u escape of a high surrogate followed by a \u escape that is not a
  *     low surrogate ("\ud83d\u0041"): it rejects the document but leaks
  *     its string buffer (152 bytes).
- * Every decoder of JSON from the network or from QEMU calls
- * jsontext_refuse() first.  It refuses only what strict JSON refuses too.
+ * And it decodes a lone surrogate ("\ud83d" not followed by a low one)
+ * into bytes that are not UTF-8, which a reply would then carry to every
+ * client that reads the record.  All three are refused by
+ * jsontext_refuse(), which every decoder of JSON from the network or from
+ * QEMU calls first (QEMU itself never writes a lone surrogate).
  */
 #pragma once
 
