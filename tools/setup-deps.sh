@@ -24,3 +24,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# QEMU runs as this unprivileged system user (ternd's [qemu] user, see
+# docs/configuration.md), as libvirt runs it as libvirt-qemu.
+if ! getent passwd tern-qemu >/dev/null; then
+	useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin tern-qemu
+fi

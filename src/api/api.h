@@ -134,6 +134,13 @@ typedef struct {
 	char *tls_fingerprint;    /* SHA-256 of the API certificate */
 	gboolean tls;             /* remote listener speaks TLS */
 	gint64 memory_reserve;    /* bytes kept for the host itself */
+	guint login_workers;      /* password checks at once (Argon2id) */
+	guint login_queue;        /* checks waiting; more are refused */
+	const char *qemu_user;    /* QEMU's -runas user; "" for none */
+	gboolean qemu_sandbox;    /* QEMU's seccomp filter */
+	gint64 console_log_max;   /* bytes per console log; 0: no cap */
+	guint task_keep_s;        /* finished tasks are destroyed after */
+	guint task_keep_max;      /* and when more are finished than this */
 } ApiConfig;
 
 struct Api {
@@ -145,11 +152,15 @@ struct Api {
 	GPtrArray *method_names;
 	GHashTable *sessions;     /* ref -> Session */
 	GHashTable *task_calls;   /* task ref -> Call (running Async calls) */
+	GQueue *tasks_done;       /* TaskDone, finished tasks oldest first */
+	guint task_gc_id;         /* when the oldest finished task expires */
 	GList *waiters;           /* event.from calls waiting */
 	gpointer qemu;            /* the QEMU driver (src/qemu/driver.h) */
 	gpointer migrate;         /* the migration engine (src/migrate/) */
 	GTlsCertificate *cert;    /* the API listener's, for the channel */
 	guint sweep_id;
+	guint logins_running;     /* password checks in workers */
+	GQueue logins_waiting;    /* GTasks not started yet (session.c) */
 };
 
 Api *api_new(Store *store, const ApiConfig *cfg, GError **error);
@@ -216,6 +227,10 @@ void task_finish(Api *api, StoreObj *task, JsonNode *result,
 		 const GError *error, gboolean cancelled);
 void task_set_field(Api *api, StoreObj *task, const char *field,
 		    JsonNode *value /* takes */);
+/* Finished tasks are destroyed after cfg.task_keep_s, or sooner when more
+ * than cfg.task_keep_max are finished; task_gc_free stops that. */
+void task_gc_init(Api *api);
+void task_gc_free(Api *api);
 
 /* Events (src/api/event.c): wakes event.from waiters after a change. */
 void event_notify(Api *api);

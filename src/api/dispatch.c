@@ -702,6 +702,7 @@ api_new(Store *store, const ApiConfig *cfg, GError **error)
 	api->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 		(GDestroyNotify)session_free);
 	api->task_calls = g_hash_table_new(g_str_hash, g_str_equal);
+	task_gc_init(api);
 
 	for (const Method *m = system_methods; m->name; m++)
 		api_register(api, NULL, m);
@@ -730,6 +731,7 @@ api_free(Api *api)
 		return;
 	if (api->sweep_id)
 		g_source_remove(api->sweep_id);
+	task_gc_free(api);
 	g_hash_table_unref(api->task_calls);
 	g_hash_table_unref(api->sessions);
 	g_ptr_array_unref(api->method_names);

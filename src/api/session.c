@@ -7,8 +7,19 @@
  * sessions are kept out of the store: nothing lists them, no event
  * carries them, and a session can read only its own record.  Passwords are checked against Argon2id hashes
  * (libsodium) in a worker thread, since a good hash is slow on purpose and
- * the main loop must keep serving.  A root process on the local Unix socket
+ * the main loop must keep serving.  Since anyone may ask, the checks are
+ * bounded: at most cfg.login_workers run at once and cfg.login_queue wait;
+ * a login beyond that is refused at once with TOO_MANY_PENDING_TASKS.  An
+ * unknown user is checked against a dummy hash with the same parameters,
+ * so that the answer takes as long as for a known user with a wrong
+ * password and does not tell who has an account.  A root process on the local Unix socket
  * is authenticated by its peer credentials, as XAPI trusts local root.
+ *
+ * A session's rights are its user's rights now, not at login: users are
+ * changed by `ternd user` writing the SQLite file while the daemon runs,
+ * so every lookup re-reads the user's row (one indexed SELECT, cheap next
+ * to the call it guards).  A deleted user's sessions end at their next
+ * call (SESSION_INVALID); a changed role applies to that call.
  */
 #include "api/api.h"
 
@@ -30,6 +41,29 @@ session_free(Session *s)
 	g_free(s);
 }
 
+/* Re-reads S's user from the store: FALSE when the user is gone (or its
+ * role is unreadable), else S's role becomes the user's current one. */
+static gboolean
+session_refresh_rights(Api *api, Session *s)
+{
+	g_autoptr(StoreUser) u = NULL;
+	Role r;
+
+	if (s->local_root)
+		return TRUE;
+	u = store_user_get(api->store, s->user);
+	if (u == NULL || !role_parse(u->role, &r)) {
+		g_info("session: %s no longer exists; its session ends",
+		       s->user);
+		return FALSE;
+	}
+	if (r != s->role)
+		g_info("session: %s's role is now %s (was %s)", s->user,
+		       role_name(r), role_name(s->role));
+	s->role = r;
+	return TRUE;
+}
+
 Session *
 session_lookup(Api *api, const char *ref)
 {
@@ -42,6 +76,10 @@ session_lookup(Api *api, const char *ref)
 	    now - s->last_active_us > (gint64)api->cfg.session_idle_s *
 					      G_USEC_PER_SEC) {
 		g_info("session: %s's session expired", s->user);
+		g_hash_table_remove(api->sessions, ref);
+		return NULL;
+	}
+	if (!session_refresh_rights(api, s)) {
 		g_hash_table_remove(api->sessions, ref);
 		return NULL;
 	}
@@ -105,16 +143,53 @@ login_check_free(LoginCheck *lc)
 	g_free(lc);
 }
 
+/* A hash of a random password with the parameters of `ternd user add`,
+ * made once, for the users who do not exist. */
+static gpointer
+login_dummy_hash(gpointer unused)
+{
+	static char hash[crypto_pwhash_STRBYTES];
+	char pw[33];
+
+	randombytes_buf(pw, sizeof pw - 1);
+	pw[sizeof pw - 1] = 0;
+	if (crypto_pwhash_str_alg(hash, pw, sizeof pw - 1,
+				  crypto_pwhash_OPSLIMIT_INTERACTIVE,
+				  crypto_pwhash_MEMLIMIT_INTERACTIVE,
+				  crypto_pwhash_ALG_ARGON2ID13) != 0)
+		return NULL;
+	return hash;
+}
+
 static void
 login_verify_thread(GTask *task, gpointer source, gpointer data,
 		    GCancellable *cancel)
 {
+	static GOnce dummy = G_ONCE_INIT;
 	LoginCheck *lc = data;
-	gboolean ok = lc->hash != NULL &&
-		      crypto_pwhash_str_verify(lc->hash, lc->password,
-					       strlen(lc->password)) == 0;
+	const char *hash = lc->hash;
+	gboolean ok;
 
-	g_task_return_boolean(task, ok);
+	if (hash == NULL)
+		hash = g_once(&dummy, login_dummy_hash, NULL);
+	ok = hash != NULL && crypto_pwhash_str_verify(hash, lc->password,
+					strlen(lc->password)) == 0;
+	g_task_return_boolean(task, ok && lc->hash != NULL);
+}
+
+/* Starts waiting checks while a worker is free. */
+static void
+login_run_next(Api *api)
+{
+	guint workers = MAX(api->cfg.login_workers, 1);
+
+	while (api->logins_running < workers &&
+	       !g_queue_is_empty(&api->logins_waiting)) {
+		GTask *t = g_queue_pop_head(&api->logins_waiting);
+		api->logins_running++;
+		g_task_run_in_thread(t, login_verify_thread);
+		g_object_unref(t);
+	}
 }
 
 static void
@@ -123,6 +198,9 @@ login_verified(GObject *source, GAsyncResult *res, gpointer data)
 	Call *call = data;
 	LoginCheck *lc = g_task_get_task_data(G_TASK(res));
 	GError *e = NULL;
+
+	call->api->logins_running--;
+	login_run_next(call->api);
 
 	if (!g_task_propagate_boolean(G_TASK(res), NULL)) {
 		g_info("session: authentication failed for %s", lc->user);
@@ -161,6 +239,15 @@ session_login_with_password(Call *call)
 		return call_return_string(call, s->ref);
 	}
 
+	Api *api = call->api;
+	if (api->logins_running >= MAX(api->cfg.login_workers, 1) &&
+	    g_queue_get_length(&api->logins_waiting) >= api->cfg.login_queue) {
+		g_info("session: refused a login for %s: %u checks running, "
+		       "%u waiting", user, api->logins_running,
+		       g_queue_get_length(&api->logins_waiting));
+		return call_fail(call, xerr_new("TOO_MANY_PENDING_TASKS",
+						NULL));
+	}
 	LoginCheck *lc = g_new0(LoginCheck, 1);
 	g_autoptr(StoreUser) u = store_user_get(call->api->store, user);
 	lc->user = g_strdup(user);
@@ -169,8 +256,8 @@ session_login_with_password(Call *call)
 		lc->hash = g_strdup(u->hash);
 	GTask *t = g_task_new(NULL, NULL, login_verified, call_ref(call));
 	g_task_set_task_data(t, lc, (GDestroyNotify)login_check_free);
-	g_task_run_in_thread(t, login_verify_thread);
-	g_object_unref(t);
+	g_queue_push_tail(&api->logins_waiting, t);
+	login_run_next(api);
 }
 
 static void

@@ -8,6 +8,17 @@
  * allowed only while "cancel" is in allowed_operations: the call that runs
  * the task removes it when it reaches a point of no return (a migration's
  * switchover).
+ *
+ * A task is its owner's: every session may read it, but only the user
+ * who started it, or a pool-operator and above, may cancel or destroy it
+ * (task_check_owner).  The owner is kept by user name, the only identity
+ * a session has that is not its secret.
+ *
+ * Tasks are never kept forever.  XAPI keeps a task until its client
+ * destroys it, and clients that forget fill the daemon; here a finished
+ * task is destroyed cfg.task_keep_s after it ended (an hour by default),
+ * or at once when more than cfg.task_keep_max tasks have finished (oldest
+ * first).  A running task is never collected.
  */
 #include "api/api.h"
 
@@ -54,6 +65,107 @@ task_create(Api *api, const char *name, Session *session, GError **error)
 	return store_add(api->store, "task", rec, error);
 }
 
+/* ---- Retention of finished tasks ---------------------------------- */
+
+/* The defaults, when the configuration says 0. */
+#define TASK_KEEP_S 3600
+#define TASK_KEEP_MAX 1000
+
+typedef struct {
+	char *ref;
+	gint64 done_us;   /* monotonic */
+} TaskDone;
+
+static void
+task_done_free(TaskDone *d)
+{
+	g_free(d->ref);
+	g_free(d);
+}
+
+static gboolean task_gc_timeout(gpointer data);
+
+/* Destroys what has expired or is over the count, then waits for the
+ * next expiry. */
+static void
+task_gc(Api *api)
+{
+	gint64 now = g_get_monotonic_time();
+	gint64 keep_us = (gint64)(api->cfg.task_keep_s ? api->cfg.task_keep_s
+						       : TASK_KEEP_S) *
+			 G_USEC_PER_SEC;
+	guint keep_max = api->cfg.task_keep_max ? api->cfg.task_keep_max
+						: TASK_KEEP_MAX;
+	gboolean removed = FALSE;
+	TaskDone *d;
+
+	while ((d = g_queue_peek_head(api->tasks_done)) != NULL) {
+		if (now - d->done_us < keep_us &&
+		    g_queue_get_length(api->tasks_done) <= keep_max)
+			break;
+		if (g_hash_table_contains(api->task_calls, d->ref))
+			break; /* its call is still answering; next pass */
+		g_queue_pop_head(api->tasks_done);
+		StoreObj *t = store_get_typed(api->store, "task", d->ref);
+		if (t != NULL) {
+			g_debug("task: %s collected", d->ref);
+			store_remove(api->store, t, NULL);
+			removed = TRUE;
+		}
+		task_done_free(d);
+	}
+	if (removed)
+		event_notify(api);
+	if (api->task_gc_id != 0)
+		g_source_remove(api->task_gc_id);
+	api->task_gc_id = 0;
+	if (d != NULL) {
+		gint64 wait_ms = (d->done_us + keep_us - now) / 1000 + 1;
+		api->task_gc_id = g_timeout_add((guint)CLAMP(wait_ms, 1,
+							     G_MAXUINT),
+						task_gc_timeout, api);
+	}
+}
+
+static gboolean
+task_gc_timeout(gpointer data)
+{
+	Api *api = data;
+
+	api->task_gc_id = 0;
+	task_gc(api);
+	return G_SOURCE_REMOVE;
+}
+
+void
+task_gc_init(Api *api)
+{
+	api->tasks_done = g_queue_new();
+}
+
+void
+task_gc_free(Api *api)
+{
+	if (api->task_gc_id != 0)
+		g_source_remove(api->task_gc_id);
+	api->task_gc_id = 0;
+	g_queue_free_full(api->tasks_done, (GDestroyNotify)task_done_free);
+	api->tasks_done = NULL;
+}
+
+static void
+task_gc_forget(Api *api, const char *ref)
+{
+	for (GList *l = api->tasks_done->head; l; l = l->next) {
+		TaskDone *d = l->data;
+		if (strcmp(d->ref, ref) == 0) {
+			g_queue_delete_link(api->tasks_done, l);
+			task_done_free(d);
+			return;
+		}
+	}
+}
+
 void
 task_finish(Api *api, StoreObj *task, JsonNode *result, const GError *error,
 	    gboolean cancelled)
@@ -88,6 +200,12 @@ task_finish(Api *api, StoreObj *task, JsonNode *result, const GError *error,
 		json_object_set_array_member(rec, "error_info", info);
 	}
 	store_replace(api->store, task, rec, NULL);
+
+	TaskDone *d = g_new0(TaskDone, 1);
+	d->ref = g_strdup(task->ref);
+	d->done_us = g_get_monotonic_time();
+	g_queue_push_tail(api->tasks_done, d);
+	task_gc(api);
 }
 
 static StoreObj *
@@ -108,13 +226,32 @@ task_may(StoreObj *t, const char *op)
 	return FALSE;
 }
 
+/* Others may read a task; changing it takes its owner or a
+ * pool-operator. */
+static gboolean
+task_check_owner(Call *call, StoreObj *t, GError **error)
+{
+	const char *owner = json_object_get_string_member_with_default(
+		t->rec, "owner", "");
+
+	if (call->session->role >= ROLE_POOL_OPERATOR ||
+	    strcmp(owner, call->session->user) == 0)
+		return TRUE;
+	g_autofree char *perm = g_ascii_strdown(call->name, -1);
+	g_autofree char *msg = g_strdup_printf(
+		"task %s belongs to %s: only its owner or a pool-operator and "
+		"above may change it", t->ref, owner);
+	xerr_set(error, "RBAC_PERMISSION_DENIED", perm, msg, NULL);
+	return FALSE;
+}
+
 static void
 task_cancel(Call *call)
 {
 	GError *e = NULL;
 	StoreObj *t = task_self(call, &e);
 
-	if (t == NULL)
+	if (t == NULL || !task_check_owner(call, t, &e))
 		return call_fail(call, e);
 	Call *running = g_hash_table_lookup(call->api->task_calls, t->ref);
 	if (running == NULL || !task_may(t, "cancel")) {
@@ -137,12 +274,13 @@ task_destroy(Call *call)
 	GError *e = NULL;
 	StoreObj *t = task_self(call, &e);
 
-	if (t == NULL)
+	if (t == NULL || !task_check_owner(call, t, &e))
 		return call_fail(call, e);
 	if (g_hash_table_contains(call->api->task_calls, t->ref)) {
 		return call_fail(call, xerr_new("OPERATION_NOT_ALLOWED",
 			"the task is still running", NULL));
 	}
+	task_gc_forget(call->api, t->ref);
 	store_remove(call->api->store, t, NULL);
 	event_notify(call->api);
 	call_return(call, NULL);

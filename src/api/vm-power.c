@@ -466,18 +466,31 @@ vm_power_get_console_log(Call *call)
 		return call_fail(call, e);
 	if (max <= 0 || max > 16 * 1024 * 1024)
 		max = 16 * 1024 * 1024;
+	/* The newest MAX bytes of console.log.old then console.log (the
+	 * driver's cap moves the older part aside). */
 	g_autofree char *path = qemu_vm_console_path(call->api, vm);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return call_return_string(call, "");
-	off_t size = lseek(fd, 0, SEEK_END);
-	off_t from = size > max ? size - max : 0;
-	g_autofree char *buf = g_malloc(size - from + 1);
-	ssize_t n = pread(fd, buf, size - from, from);
-	close(fd);
-	if (n < 0)
-		n = 0;
-	buf[n] = 0;
+	g_autofree char *old_path = qemu_vm_console_old_path(call->api, vm);
+	g_autoptr(GByteArray) out = g_byte_array_new();
+	const char *paths[] = { old_path, path };
+	for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		off_t size = lseek(fd, 0, SEEK_END);
+		off_t from = size > max ? size - max : 0;
+		guint at = out->len;
+		if (size < 0) {
+			close(fd);
+			continue;
+		}
+		g_byte_array_set_size(out, at + (size - from));
+		ssize_t got = pread(fd, out->data + at, size - from, from);
+		close(fd);
+		g_byte_array_set_size(out, at + MAX(got, 0));
+	}
+	gsize skip = out->len > (gsize)max ? out->len - max : 0;
+	const char *buf = (const char *)out->data + skip;
+	gsize n = out->len - skip;
 	/* The console is bytes; the wire wants UTF-8. */
 	g_autofree char *text = g_utf8_make_valid(buf, n);
 	call_return_string(call, text);

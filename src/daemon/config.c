@@ -36,6 +36,27 @@ config_int(int *dst, GKeyFile *kf, const char *group, const char *key)
 	g_clear_error(&e);
 }
 
+/* The [limits] group: every key an int with a floor (0 means "no cap"
+ * where the floor is 0; see docs/configuration.md). */
+static const struct {
+	const char *key;
+	gsize offset;
+	int min;
+} config_limits[] = {
+	{ "max_connections", G_STRUCT_OFFSET(Config, max_connections), 0 },
+	{ "max_connections_per_address",
+	  G_STRUCT_OFFSET(Config, max_connections_per_address), 0 },
+	{ "max_headers", G_STRUCT_OFFSET(Config, max_headers), 0 },
+	{ "first_byte_timeout_s",
+	  G_STRUCT_OFFSET(Config, first_byte_timeout_s), 1 },
+	{ "header_timeout_s", G_STRUCT_OFFSET(Config, header_timeout_s), 0 },
+	{ "body_timeout_s", G_STRUCT_OFFSET(Config, body_timeout_s), 0 },
+	{ "keepalive_timeout_s",
+	  G_STRUCT_OFFSET(Config, keepalive_timeout_s), 0 },
+	{ "login_workers", G_STRUCT_OFFSET(Config, login_workers), 1 },
+	{ "login_queue", G_STRUCT_OFFSET(Config, login_queue), 0 },
+};
+
 static void
 config_flag(char **dst, const char *flag)
 {
@@ -61,6 +82,21 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	cfg->session_idle_s = 24 * 3600;
 	cfg->memory_reserve_mib = 512;
 	cfg->max_body_mib = 16;
+	cfg->max_connections = 256;
+	cfg->max_connections_per_address = 32;
+	cfg->max_headers = 100;
+	cfg->first_byte_timeout_s = 10;
+	cfg->header_timeout_s = 10;
+	cfg->body_timeout_s = 60;
+	cfg->keepalive_timeout_s = 60;
+	cfg->login_workers = 2;
+	cfg->login_queue = 16;
+	cfg->qemu_user = g_strdup("tern-qemu");
+	cfg->qemu_sandbox = TRUE;
+	cfg->console_log_max_kib = 1024;
+	cfg->event_ring_kib = 16 * 1024;
+	cfg->task_keep_s = 3600;
+	cfg->task_keep_max = 1000;
 
 	cfg->config_file = g_strdup(flags->config_file);
 	if (cfg->config_file != NULL) {
@@ -79,12 +115,24 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	config_str(&cfg->advertise, kf, "daemon", "advertise");
 	config_int(&cfg->session_idle_s, kf, "daemon", "session_idle_s");
 	config_int(&cfg->max_body_mib, kf, "daemon", "max_body_mib");
+	for (gsize i = 0; i < G_N_ELEMENTS(config_limits); i++)
+		config_int((int *)((char *)cfg + config_limits[i].offset), kf,
+			   "limits", config_limits[i].key);
 	if (kf && g_key_file_has_key(kf, "daemon", "tls", NULL))
 		cfg->no_tls = !g_key_file_get_boolean(kf, "daemon", "tls",
 						      NULL);
 	config_str(&cfg->accel, kf, "qemu", "accel");
 	config_str(&cfg->cpu_model, kf, "qemu", "cpu_model");
 	config_str(&cfg->qemu_binary, kf, "qemu", "binary");
+	config_str(&cfg->qemu_user, kf, "qemu", "user");
+	if (kf && g_key_file_has_key(kf, "qemu", "sandbox", NULL))
+		cfg->qemu_sandbox = g_key_file_get_boolean(kf, "qemu",
+							   "sandbox", NULL);
+	config_int(&cfg->console_log_max_kib, kf, "qemu",
+		   "console_log_max_kib");
+	config_int(&cfg->event_ring_kib, kf, "daemon", "event_ring_kib");
+	config_int(&cfg->task_keep_s, kf, "daemon", "task_keep_s");
+	config_int(&cfg->task_keep_max, kf, "daemon", "task_keep_max");
 	config_int(&cfg->memory_reserve_mib, kf, "host", "memory_reserve_mib");
 
 	config_flag(&cfg->state_dir, flags->state_dir);
@@ -107,6 +155,17 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	if (cfg->socket_path == NULL)
 		cfg->socket_path = g_build_filename(cfg->run_dir,
 						    "ternd.sock", NULL);
+	for (gsize i = 0; i < G_N_ELEMENTS(config_limits); i++) {
+		int v = *(int *)((char *)cfg + config_limits[i].offset);
+		if (v < config_limits[i].min) {
+			g_set_error(error, G_IO_ERROR,
+				    G_IO_ERROR_INVALID_ARGUMENT,
+				    "[limits] %s must be at least %d, not %d",
+				    config_limits[i].key, config_limits[i].min,
+				    v);
+			return FALSE;
+		}
+	}
 	if (!g_strv_contains((const char *const[]){ "tcg", "kvm", "auto",
 						    NULL }, cfg->accel)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -132,6 +191,7 @@ config_clear(Config *cfg)
 	g_free(cfg->cpu_model);
 	g_free(cfg->qemu_binary);
 	g_free(cfg->advertise);
+	g_free(cfg->qemu_user);
 	memset(cfg, 0, sizeof *cfg);
 }
 

@@ -27,6 +27,22 @@ typedef struct {
 	int session_idle_s;
 	int memory_reserve_mib;
 	int max_body_mib;
+	/* [limits]: what a stranger may cost before authentication. */
+	int max_connections;
+	int max_connections_per_address;
+	int max_headers;
+	int first_byte_timeout_s;
+	int header_timeout_s;
+	int body_timeout_s;
+	int keepalive_timeout_s;
+	int login_workers;
+	int login_queue;
+	char *qemu_user;          /* -runas; "" runs QEMU as ternd's user */
+	gboolean qemu_sandbox;    /* -sandbox on,... */
+	int console_log_max_kib;  /* per VM; 0: no cap */
+	int event_ring_kib;       /* bytes of event snapshots kept */
+	int task_keep_s;          /* finished tasks go after this */
+	int task_keep_max;        /* and beyond this many */
 } Config;
 
 /* Fills CFG from defaults, then the file (cfg->config_file, if any), then

@@ -113,6 +113,7 @@ main_serve(Config *cfg)
 	g_autoptr(Store) store = store_open(db, &e);
 	if (store == NULL)
 		goto fail;
+	store_set_event_bytes(store, (gsize)MAX(cfg->event_ring_kib, 1) << 10);
 
 	/* The certificate serves the TCP port (API and migration channel);
 	 * without one, the TLS stack is not even loaded. */
@@ -131,15 +132,32 @@ main_serve(Config *cfg)
 		.cpu_model = cfg->cpu_model,
 		.qemu_binary = cfg->qemu_binary,
 		.session_idle_s = cfg->session_idle_s,
+		.login_workers = cfg->login_workers,
+		.login_queue = cfg->login_queue,
 		.tls = cert != NULL,
 		.tls_fingerprint = fp,
 		.memory_reserve = (gint64)cfg->memory_reserve_mib << 20,
+		.qemu_user = cfg->qemu_user,
+		.qemu_sandbox = cfg->qemu_sandbox,
+		.console_log_max = (gint64)MAX(cfg->console_log_max_kib, 0)
+				   << 10,
+		.task_keep_s = (guint)MAX(cfg->task_keep_s, 0),
+		.task_keep_max = (guint)MAX(cfg->task_keep_max, 0),
 	};
 	HttpConfig hc = {
 		.unix_path = cfg->socket_path,
 		.listen = *cfg->listen ? cfg->listen : NULL,
 		.cert = cert,
 		.max_body = (gsize)cfg->max_body_mib << 20,
+		.max_headers = cfg->max_headers,
+		.first_byte_s = cfg->first_byte_timeout_s,
+		.limits = {
+			.max_conns = cfg->max_connections,
+			.max_per_addr = cfg->max_connections_per_address,
+			.header_s = cfg->header_timeout_s,
+			.body_s = cfg->body_timeout_s,
+			.idle_s = cfg->keepalive_timeout_s,
+		},
 	};
 	/* Listen first so the advertised URL carries the real port. */
 	Api *api = NULL;

@@ -2,7 +2,9 @@
  * user: `ternd user add|list|passwd|del`, the local user database.
  *
  * Users live in the state directory's SQLite file next to everything else,
- * so a running daemon sees a change at the next login.  Passwords are
+ * and a running daemon reads a session's user from it on every call
+ * (src/api/session.c): `del` ends the user's sessions and `role` changes
+ * what they may do, at their next call.  Passwords are
  * hashed with Argon2id (libsodium's crypto_pwhash_str, moderate limits)
  * and read from a file or from standard input, never from the command line
  * where other users could see them; the buffers are wiped after use.
@@ -82,7 +84,8 @@ user_command(const Config *cfg, int argc, char **argv)
 		{ NULL }
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new(
-		"add NAME --role ROLE | list | passwd NAME | del NAME");
+		"add NAME --role ROLE | list | passwd NAME | role NAME --role ROLE "
+		"| del NAME");
 	GError *e = NULL;
 	Role r;
 
@@ -90,7 +93,7 @@ user_command(const Config *cfg, int argc, char **argv)
 	if (!g_option_context_parse(ctx, &argc, &argv, &e))
 		return user_fail("bad arguments", e);
 	if (argc < 2)
-		return user_fail("say add, list, passwd or del", NULL);
+		return user_fail("say add, list, passwd, role or del", NULL);
 
 	g_mkdir_with_parents(cfg->state_dir, 0700);
 	g_autofree char *db = g_build_filename(cfg->state_dir, "tern.db", NULL);
@@ -116,6 +119,18 @@ user_command(const Config *cfg, int argc, char **argv)
 			return user_fail("no such user", NULL);
 		return store_user_delete(store, name, &e) ? 0
 			: user_fail("delete", e);
+	}
+	if (strcmp(verb, "role") == 0) {
+		g_autoptr(StoreUser) u = store_user_get(store, name);
+		if (u == NULL)
+			return user_fail("no such user", NULL);
+		if (role == NULL || !role_parse(role, &r))
+			return user_fail("--role must name one of the six "
+					 "XAPI roles", NULL);
+		g_free(u->role);
+		u->role = g_strdup(role_name(r));
+		return store_user_put(store, u, &e) ? 0
+			: user_fail("save", e);
 	}
 	if (strcmp(verb, "add") != 0 && strcmp(verb, "passwd") != 0)
 		return user_fail("unknown command", NULL);

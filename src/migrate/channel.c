@@ -1,11 +1,14 @@
 /*
  * channel: line framing for the migration channel (see channel.h).
  *
- * Reads are chunked and asynchronous, lines are capped at CHAN_MAX_LINE
- * (anyone may connect to the API port, so nothing read from a peer may
- * grow without bound), writes are queued.  A Chan is freed only outside its
+ * Reads are chunked and asynchronous, lines are capped (anyone may
+ * connect to the API port, so nothing read from a peer may grow without
+ * bound: the first line, read before any token is checked, at
+ * CHAN_MAX_FIRST_LINE, later ones at CHAN_MAX_LINE), and a line's JSON is
+ * scanned for depth before it is parsed; writes are queued.  A Chan is freed only outside its
  * own read callback: chan_free inside the callback marks it and the read
- * completion reaps it.
+ * completion reaps it.  A once-a-second tick bounds the wait for the
+ * peer's next bytes (chan_set_deadline) and sends the keepalive pings.
  */
 #include "migrate/channel.h"
 
@@ -14,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/jsonscan.h"
 #include "common/jsontext.h"
 #include "common/xerr.h"
 #include "migrate/migrate-int.h"
@@ -32,6 +36,12 @@ struct Chan {
 	GQueue writes;
 	gboolean writing;
 	gboolean keep_open;
+	gboolean got_line;        /* the first line has been delivered */
+	guint tick_id;            /* deadline and keepalive, 1 Hz */
+	guint deadline_s;         /* 0: none */
+	gint64 last_rx_us;        /* monotonic time of the last bytes read */
+	gboolean keepalive;
+	gint64 last_ping_us;
 };
 
 static void chan_read_more(Chan *chan);
@@ -53,6 +63,8 @@ chan_parse(const char *line, char **verb, JsonObject **msg)
 
 	if (sp == NULL || sp == line || sp - line > 32)
 		return FALSE;
+	if (jsonscan_check(sp + 1, strlen(sp + 1), CHAN_MAX_DEPTH) != NULL)
+		return FALSE;
 	if (jsontext_refuse(sp + 1, strlen(sp + 1)) != NULL)
 		return FALSE;		/* json-glib would leak on it */
 	n = json_from_string(sp + 1, NULL);
@@ -64,8 +76,18 @@ chan_parse(const char *line, char **verb, JsonObject **msg)
 }
 
 static void
+chan_tick_stop(Chan *chan)
+{
+	if (chan->tick_id) {
+		g_source_remove(chan->tick_id);
+		chan->tick_id = 0;
+	}
+}
+
+static void
 chan_destroy(Chan *chan)
 {
+	chan_tick_stop(chan);
 	g_cancellable_cancel(chan->cancel);
 	g_object_unref(chan->cancel);
 	g_string_free(chan->buf, TRUE);
@@ -121,10 +143,18 @@ chan_dispatch_lines(Chan *chan)
 			chan_fail(chan, e);
 			return FALSE;
 		}
+		chan->got_line = TRUE;
+		if (chan->keepalive && strcmp(verb, "PING") == 0) {
+			chan_send(chan, "PONG", NULL);
+			continue;
+		}
+		if (chan->keepalive && strcmp(verb, "PONG") == 0)
+			continue;
 		if (!chan_deliver(chan, verb, msg, NULL))
 			return FALSE;
 	}
-	if (chan->buf->len > CHAN_MAX_LINE) {
+	if (chan->buf->len > (chan->got_line ? CHAN_MAX_LINE
+					      : CHAN_MAX_FIRST_LINE)) {
 		g_autoptr(GError) e = xerr_new("INTERNAL_ERROR",
 			"migration channel: message too long", NULL);
 		chan_fail(chan, e);
@@ -156,6 +186,7 @@ chan_read_done(GObject *src, GAsyncResult *res, gpointer data)
 		g_clear_error(&e);
 		return;
 	}
+	chan->last_rx_us = g_get_monotonic_time();
 	g_string_append_len(chan->buf, (const char *)chan->chunk, n);
 	if (chan_dispatch_lines(chan))
 		chan_read_more(chan);
@@ -196,6 +227,7 @@ chan_free(Chan *chan)
 	if (chan == NULL)
 		return;
 	chan->dead = TRUE;
+	chan_tick_stop(chan);
 	g_cancellable_cancel(chan->cancel);
 	if (!chan->in_callback && !chan->reading && !chan->writing)
 		chan_destroy(chan);
@@ -221,6 +253,63 @@ void
 chan_pause(Chan *chan)
 {
 	chan->paused = TRUE;
+	chan_tick_stop(chan);
+}
+
+static gboolean
+chan_tick(gpointer data)
+{
+	Chan *chan = data;
+	gint64 now = g_get_monotonic_time();
+
+	if (chan->dead || chan->paused) {
+		chan->tick_id = 0;
+		return G_SOURCE_REMOVE;
+	}
+	if (chan->deadline_s > 0 &&
+	    now - chan->last_rx_us >= (gint64)chan->deadline_s *
+					       G_USEC_PER_SEC) {
+		g_autoptr(GError) e = g_error_new(G_IO_ERROR,
+			G_IO_ERROR_TIMED_OUT, "the peer sent nothing for %u s",
+			chan->deadline_s);
+		/* The owner may free the channel in chan_fail: no access
+		 * after it. */
+		chan->tick_id = 0;
+		chan_fail(chan, e);
+		return G_SOURCE_REMOVE;
+	}
+	if (chan->keepalive &&
+	    now - chan->last_ping_us >= (gint64)CHAN_PING_S * G_USEC_PER_SEC) {
+		chan->last_ping_us = now;
+		chan_send(chan, "PING", NULL);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+chan_tick_start(Chan *chan)
+{
+	if (chan->tick_id == 0 && !chan->dead && !chan->paused)
+		chan->tick_id = g_timeout_add_seconds(1, chan_tick, chan);
+}
+
+void
+chan_set_deadline(Chan *chan, guint seconds)
+{
+	chan->deadline_s = seconds;
+	chan->last_rx_us = g_get_monotonic_time();
+	if (seconds > 0 || chan->keepalive)
+		chan_tick_start(chan);
+	else
+		chan_tick_stop(chan);
+}
+
+void
+chan_set_keepalive(Chan *chan)
+{
+	chan->keepalive = TRUE;
+	chan->last_ping_us = g_get_monotonic_time();
+	chan_tick_start(chan);
 }
 
 int

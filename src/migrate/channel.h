@@ -15,6 +15,7 @@
  *             dst -> src  OK {}     then the socket belongs to QEMU
  *   query     src -> dst  TERN-QUERY/1 {migration_id, secret}
  *             dst -> src  STATE {state}
+ *   keepalive either way  PING {}, answered PONG {} (control channel)
  *
  * The sides speak in turn, so a reader never holds bytes that belong to
  * QEMU: on a data connection nothing follows "OK" until QEMU speaks.
@@ -24,7 +25,19 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+/* Anyone may connect to the API port, and a channel's first line is read
+ * and parsed before the token in it is checked: it is capped lower than
+ * the lines after it, and every line's JSON is scanned for depth before
+ * json-glib sees it (see common/jsonscan.h). */
+#define CHAN_MAX_FIRST_LINE (256 * 1024)
 #define CHAN_MAX_LINE (1024 * 1024)
+#define CHAN_MAX_DEPTH 64
+/* Every wait on a channel is bounded: a peer that sends nothing for
+ * CHAN_DEADLINE_S fails the channel (G_IO_ERROR_TIMED_OUT).  Channels
+ * that are quiet by nature (the control channel during the stream) keep
+ * alive with "PING {}" every CHAN_PING_S, answered "PONG {}". */
+#define CHAN_DEADLINE_S 30
+#define CHAN_PING_S 10
 
 typedef struct Chan Chan;
 
@@ -47,8 +60,16 @@ int chan_dup_fd(Chan *chan);
 GIOStream *chan_steal_stream(Chan *chan);
 /* The stream's output, for a synchronous write before a TLS switch. */
 GOutputStream *chan_output(Chan *chan);
-/* Stops reading, so that the next bytes are left for QEMU. */
+/* Stops reading, so that the next bytes are left for QEMU.  A paused
+ * channel has no deadline. */
 void chan_pause(Chan *chan);
+/* Fails the channel when the peer sends nothing for SECONDS (0: never),
+ * counted from now and from each read. */
+void chan_set_deadline(Chan *chan, guint seconds);
+/* Sends PING every CHAN_PING_S and answers the peer's PING with PONG;
+ * neither reaches the handler.  Both ends of a channel must turn it on
+ * (the control channel does, on both sides). */
+void chan_set_keepalive(Chan *chan);
 
 /* Connects to the ternd at URL ("https://host:port" or "http://...")
  * and calls DONE with a Chan or an error. */
@@ -57,5 +78,6 @@ typedef void (*ChanConnectFn)(Chan *chan, const GError *error,
 void chan_connect(const char *url, ChanFn fn, gpointer user_data,
 		  ChanConnectFn done);
 
-/* Splits "VERB {json}". Returns FALSE for anything else. */
+/* Splits "VERB {json}". Returns FALSE for anything else, and for JSON
+ * nested deeper than CHAN_MAX_DEPTH (refused before it is parsed). */
 gboolean chan_parse(const char *line, char **verb, JsonObject **msg);

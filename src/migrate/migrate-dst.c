@@ -27,14 +27,19 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sodium.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/xerr.h"
+#include "migrate/testhook.h"
 #include "qemu/driver.h"
 
 #define MIGRATE_TOKEN_TTL_S 60
+/* How long a decided migration's journal row (its tombstone) answers a
+ * source's TERN-QUERY; see "Tombstones" below. */
+#define DST_TOMBSTONE_TTL_S (24 * 3600)
 
 typedef struct {
 	char *token;
@@ -197,6 +202,10 @@ dst_journal(Dst *d)
 	json_object_set_string_member(data, "vm_ref", d->vm_ref ? d->vm_ref
 								: "");
 	json_object_set_string_member(data, "secret", d->secret);
+	json_object_set_boolean_member(data, "paused", d->paused);
+	if (d->phase == DST_RUNNING || d->phase == DST_ABORTED)
+		json_object_set_int_member(data, "decided_us",
+					   g_get_real_time());
 	n = json_node_init_object(json_node_alloc(), data);
 	g_autofree char *text = json_to_string(n, FALSE);
 	StoreJournal j = {
@@ -221,14 +230,57 @@ dst_set(Dst *d, DstPhase next)
 	dst_journal(d);
 }
 
+/*
+ * Ownership, as on the source (migrate-src.c): every QMP call or QEMU start
+ * a Dst is waiting for holds a reference (dst_hold); its callback starts
+ * with dst_back, which drops it and says whether the migration is alive.
+ * dst_free marks the Dst dead and drops the machine's own reference; the
+ * memory goes with the last one.
+ */
+static Dst *
+dst_hold(Dst *d)
+{
+	d->refs++;
+	return d;
+}
+
+static void dst_destroy(Dst *d);
+
+static gboolean
+dst_back(Dst *d)
+{
+	g_assert(d->refs > 0);
+	if (--d->refs == 0) {
+		g_assert(d->dead);
+		dst_destroy(d);
+		return FALSE;
+	}
+	return !d->dead;
+}
+
 static void
 dst_free(Dst *d)
 {
+	if (d->dead)
+		return;
+	d->dead = TRUE;
 	if (d->data_key)
 		g_hash_table_remove(dst_active, d->data_key);
 	g_hash_table_remove(dst_by_id, d->id);
 	chan_free(d->ctl);
 	chan_free(d->data);
+	d->ctl = d->data = NULL;
+	if (d->vm_ref != NULL) {
+		QemuVm *qv = qemu_vm_lookup(d->api, d->vm_ref);
+		if (qv != NULL)
+			qemu_vm_set_hook(qv, NULL, NULL);
+	}
+	(void)dst_back(d);
+}
+
+static void
+dst_destroy(Dst *d)
+{
 	if (d->psk)
 		sodium_memzero(d->psk, strlen(d->psk));
 	g_free(d->psk);
@@ -261,11 +313,13 @@ dst_send_error(Chan *c, const char *verb, const GError *error,
 	chan_send(c, verb, m);
 }
 
-/* Ends the destination's part; the record stays only if the VM runs. */
+/* Ends the destination's part; the record stays only if the VM runs.
+ * The journal row stays as the tombstone unless the source ACKED the
+ * outcome (DONE): only then can no question about it come any more. */
 static void
-dst_finish(Dst *d)
+dst_finish(Dst *d, gboolean acked)
 {
-	if (d->phase == DST_ABORTED || d->phase == DST_RUNNING)
+	if (acked && d->phase == DST_RUNNING)
 		store_journal_delete(d->api->store, d->id, NULL);
 	dst_free(d);
 }
@@ -297,6 +351,8 @@ dst_abort(Dst *d, const char *why)
 	dst_free(d);
 }
 
+static void dst_held(const char *id);
+
 static void
 dst_resumed(Dst *d, gint64 resume_us)
 {
@@ -321,15 +377,27 @@ dst_resumed(Dst *d, gint64 resume_us)
 		event_notify(api);
 	}
 	dst_set(d, DST_RUNNING);
+	d->resume_us = resume_us;
+	testhook_phase("dst", "running", d->id, dst_held);
+}
+
+/* Tells the source the VM runs here (after a test hold, testhook.h). */
+static void
+dst_held(const char *id)
+{
+	Dst *d = dst_by_id ? g_hash_table_lookup(dst_by_id, id) : NULL;
+
+	if (d == NULL || d->phase != DST_RUNNING)
+		return;
 	if (d->ctl != NULL) {
 		g_autoptr(JsonObject) m = json_object_new();
-		json_object_set_int_member(m, "resume_us", resume_us);
+		json_object_set_int_member(m, "resume_us", d->resume_us);
 		json_object_set_string_member(m, "vm_ref", d->vm_ref);
 		chan_send(d->ctl, "RUNNING", m);
 	}
 	/* The source says DONE, or goes away; either ends our part. */
 	if (d->ctl == NULL)
-		dst_finish(d);
+		dst_finish(d, FALSE);
 }
 
 static void
@@ -337,6 +405,8 @@ dst_cont_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Dst *d = data;
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL)
 		g_warning("migrate: dst %s: cont: %s", d->id, error->message);
 	/* RESUME (the event) finishes the job; a failed cont leaves the VM
@@ -348,12 +418,22 @@ dst_cont_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 static void
 dst_resume(Dst *d)
 {
+	StoreObj *vm = store_get_typed(d->api->store, "VM", d->vm_ref);
+
+	/* The record says what QEMU is, paused with the whole stream, before
+	 * RESUMING is journaled: a ternd restarted from here re-attaches to
+	 * a non-Halted record's QEMU and recovery can finish the resume. */
+	if (vm != NULL)
+		vm_set(d->api, vm, NULL, "power_state",
+		       json_node_init_string(json_node_alloc(), "Paused"),
+		       NULL);
 	dst_set(d, DST_RESUMING);
 	if (d->paused) {
 		dst_resumed(d, 0);
 		return;
 	}
-	qemu_vm_call(d->api, d->vm_ref, "cont", NULL, dst_cont_done, d);
+	qemu_vm_call(d->api, d->vm_ref, "cont", NULL, dst_cont_done,
+		     dst_hold(d));
 }
 
 static void
@@ -406,6 +486,8 @@ dst_incoming_done(Qmp *qmp, JsonNode *ret, const GError *error,
 {
 	Dst *d = data;
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf(
 			"migrate-incoming: %s", error->message);
@@ -425,11 +507,13 @@ dst_getfd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 	Dst *d = data;
 	g_autoptr(JsonObject) a = json_object_new();
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL)
 		return dst_abort(d, error->message);
 	json_object_set_string_member(a, "uri", "fd:tern-migrate");
 	qemu_vm_call(d->api, d->vm_ref, "migrate-incoming", a,
-		     dst_incoming_done, d);
+		     dst_incoming_done, dst_hold(d));
 }
 
 /* The source opened the data connection: hand its socket to QEMU, whose
@@ -447,7 +531,8 @@ dst_take_data(Dst *d, Chan *data)
 		return dst_abort(d, "no QEMU for the incoming stream");
 	dst_set(d, DST_RECEIVING);
 	json_object_set_string_member(a, "fdname", "tern-migrate");
-	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, dst_getfd_done, d);
+	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, dst_getfd_done,
+			 dst_hold(d));
 	close(fd);
 }
 
@@ -456,6 +541,8 @@ dst_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Dst *d = data;
 
+	if (!dst_back(d))
+		return;
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf("preparing QEMU: %s",
 						       error->message);
@@ -470,20 +557,27 @@ dst_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 	g_autoptr(JsonObject) a = json_object_new();
 	json_object_set_string_member(a, "uri", d->direct_uri);
 	qemu_vm_call(d->api, d->vm_ref, "migrate-incoming", a,
-		     dst_incoming_done, d);
+		     dst_incoming_done, dst_hold(d));
 }
 
 static void
 dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 {
 	Dst *d = data;
+	g_autofree char *uuid = g_strdup(d->vm_uuid);
 
+	if (!dst_back(d)) {
+		/* Aborted while QEMU started: it must not outlive the
+		 * record that dst_abort already removed. */
+		StoreObj gone = { .ref = (char *)vm_ref, .uuid = uuid };
+		g_info("migrate: dst: QEMU of VM %s started after the abort; "
+		       "killing it", uuid);
+		qemu_driver_forget(api, &gone);
+		return;
+	}
 	if (error != NULL) {
 		g_autofree char *why = g_strdup_printf("starting QEMU: %s",
 						       error->message);
-		g_autofree char *code = NULL;
-		g_auto(GStrv) params = NULL;
-		xerr_split(error, &code, &params);
 		return dst_abort(d, why);
 	}
 	QemuVm *qv = qemu_vm_lookup(api, vm_ref);
@@ -494,7 +588,7 @@ dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 	qemu_vm_set_hook(qv, dst_on_event, d);
 	qemu_vm_on_exit(qv, dst_vm_gone, g_strdup(d->id));
 	migrate_qemu_prepare(api, vm_ref, d->psk, FALSE, &d->opts,
-			     dst_prepared, d);
+			     dst_prepared, dst_hold(d));
 }
 
 static gboolean
@@ -624,6 +718,7 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 
 	dst_tables();
 	Dst *d = g_new0(Dst, 1);
+	d->refs = 1;
 	d->api = api;
 	d->id = g_strdup(id);
 	d->secret = g_strdup(secret);
@@ -644,6 +739,9 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 				      vm, "power_state", ""), "Paused") == 0;
 	g_hash_table_insert(dst_by_id, d->id, d);
 	migrate_chan_set_handler(c, dst_on_ctl, d);
+	/* The source pings during the stream; its silence for
+	 * CHAN_DEADLINE_S is its going away. */
+	chan_set_keepalive(c);
 
 	StoreObj *o = vm_add(api, dst_vm_record(d, vm, facts), &e);
 	if (o == NULL) {
@@ -666,7 +764,7 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 		chan_send(c, "READY", m);
 		d->ctl = NULL;
 		chan_free(c);
-		dst_finish(d);
+		dst_finish(d, FALSE);
 		return;
 	}
 	if (d->opts.direct && !dst_pick_direct_uri(d, conn, &e)) {
@@ -681,7 +779,7 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 	vm_set(api, o, NULL, "resident_on",
 	       json_node_init_string(json_node_alloc(), api->host_ref), NULL);
 	QemuStartOpts so = { .paused = TRUE, .incoming = TRUE };
-	qemu_vm_start(api, o, &so, dst_started, d);
+	qemu_vm_start(api, o, &so, dst_started, dst_hold(d));
 }
 
 static void
@@ -694,7 +792,7 @@ dst_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		d->ctl = NULL;
 		chan_free(c);
 		if (d->phase == DST_RUNNING)
-			dst_finish(d);
+			dst_finish(d, FALSE);
 		else
 			dst_abort(d, "the source went away");
 		return;
@@ -705,7 +803,7 @@ dst_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	} else if (strcmp(verb, "DONE") == 0 && d->phase == DST_RUNNING) {
 		d->ctl = NULL;
 		chan_free(c);
-		dst_finish(d);
+		dst_finish(d, TRUE);
 	}
 }
 
@@ -741,9 +839,11 @@ dst_query(Api *api, Chan *c, JsonObject *msg)
 			    sodium_memcmp(s2, secret, strlen(s2)) == 0)
 				state = j->phase;
 		}
-		/* No row and no migration: it never started here. */
-		if (strcmp(state, "unknown") == 0 && d == NULL)
-			state = "aborted";
+		/* No row and no migration: "unknown", never "aborted".  A
+		 * migration that passed the source's switchover was
+		 * journaled here before READY, and its row outlives the
+		 * decision (the tombstone), so no row means the question is
+		 * wrong or too late, and the source must not resume. */
 	}
 	json_object_set_string_member(m, "state", state);
 	chan_send(c, "STATE", m);
@@ -789,7 +889,7 @@ accept_start_tls(Accept *a, Chan *c)
 		return;
 	}
 	a->tls = TRUE;
-	chan_new(tls, accept_on_line, a);
+	chan_set_deadline(chan_new(tls, accept_on_line, a), CHAN_DEADLINE_S);
 }
 
 static void
@@ -846,90 +946,143 @@ migrate_dst_accept(Api *api, GSocketConnection *conn)
 	a->conn = g_object_ref(conn);
 	g_socket_set_option(g_socket_connection_get_socket(conn), IPPROTO_TCP,
 			    TCP_NODELAY, 1, NULL);
-	chan_new(G_IO_STREAM(conn), accept_on_line, a);
+	/* A stranger may connect: the first line (and the TLS handshake)
+	 * must come within the deadline. */
+	chan_set_deadline(chan_new(G_IO_STREAM(conn), accept_on_line, a),
+			  CHAN_DEADLINE_S);
 }
 
 /* ---- Recovery ------------------------------------------------------- */
 
-typedef struct {
-	Api *api;
-	StoreJournal *j;
-	char *vm_ref;
-} Recover;
+/*
+ * Tombstones.  A decided migration's row (phase "running" or "aborted",
+ * with decided_us) is kept for DST_TOMBSTONE_TTL_S, or until the source
+ * acknowledges RUNNING with DONE, so that a source that lost the channel
+ * after its switchover learns the outcome (TERN-QUERY).  A question about
+ * a migration with no row is answered "unknown", never "aborted": the
+ * source resumes its copy only on "aborted".
+ *
+ * Recovery after a restart, by the phase the row was left in:
+ *   qualify, starting, receiving  the record is Halted, so the driver did
+ *       not re-attach its QEMU: kill it by its pid file (checked against
+ *       /proc/<pid>/cmdline), remove the record and its files, and
+ *       journal "aborted".  RUNNING was never sent from these phases, so
+ *       the source has not let its copy go.
+ *   resuming  the decision was taken; the record was made Paused first,
+ *       so the driver re-attached: cont, and journal "running".  With no
+ *       QEMU left the VM is lost here: the row says "lost", and the
+ *       source, which resumes only on "aborted", keeps its paused copy.
+ *   running, aborted  tombstones: expired ones are deleted.
+ */
 
 static void
-dst_recover_status(Qmp *qmp, JsonNode *ret, const GError *error,
-		   gpointer data)
+dst_recover_put(Api *api, StoreJournal *j, const char *phase,
+		const char *vm_ref, const char *secret)
 {
-	Recover *r = data;
-	Api *api = r->api;
-	const char *status = !error && JSON_NODE_HOLDS_OBJECT(ret)
-		? json_object_get_string_member_with_default(
-			  json_node_get_object(ret), "status", "")
-		: "";
-	StoreObj *vm = store_get_typed(api->store, "VM", r->vm_ref);
+	g_autoptr(JsonObject) data = json_object_new();
 
-	if (strcmp(status, "completed") == 0 && vm != NULL) {
-		/* The whole stream arrived before we died: run it here. */
-		g_info("migrate: recovery: %s arrived whole, resuming it",
-		       r->j->vm_uuid);
-		qemu_vm_call(api, r->vm_ref, "cont", NULL, NULL, NULL);
-		vm_op_end(api, r->vm_ref);
-		StoreJournal j = *r->j;
-		j.phase = "running";
-		store_journal_put(api->store, &j, NULL);
-	} else {
-		g_info("migrate: recovery: incoming %s was not complete, "
-		       "rolling back", r->j->vm_uuid);
-		qemu_vm_kill(api, r->vm_ref);
-		if (vm != NULL) {
-			qemu_driver_forget(api, vm);
-			store_remove(api->store, vm, NULL);
-		}
-		StoreJournal j = *r->j;
-		j.phase = "aborted";
-		store_journal_put(api->store, &j, NULL);
-	}
+	json_object_set_string_member(data, "vm_ref", vm_ref);
+	json_object_set_string_member(data, "secret", secret);
+	json_object_set_int_member(data, "decided_us", g_get_real_time());
+	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), data);
+	g_autofree char *text = json_to_string(n, FALSE);
+	StoreJournal out = { .id = j->id, .side = j->side,
+			     .vm_uuid = j->vm_uuid, .phase = (char *)phase,
+			     .data = text };
+	store_journal_put(api->store, &out, NULL);
+}
+
+/* Kills a QEMU the driver does not know, found by its pid file. */
+static void
+dst_kill_orphan(Api *api, const char *uuid)
+{
+	g_autofree char *pidfile = g_build_filename(api->cfg.run_dir, "vms",
+						    uuid, "qemu.pid", NULL);
+	g_autofree char *text = NULL;
+	g_autofree char *cmdline = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(pidfile, &text, NULL, NULL))
+		return;
+	int pid = (int)g_ascii_strtoll(text, NULL, 10);
+	g_autofree char *proc = g_strdup_printf("/proc/%d/cmdline", pid);
+	if (pid <= 0 || !g_file_get_contents(proc, &cmdline, &len, NULL))
+		return;
+	for (gsize i = 0; i + 1 < len; i++)
+		if (cmdline[i] == 0)
+			cmdline[i] = ' ';
+	if (strstr(cmdline, uuid) == NULL)
+		return; /* the pid was reused: not ours */
+	g_info("migrate: recovery: killing the incoming QEMU %d of VM %s",
+	       pid, uuid);
+	kill(pid, SIGKILL);
+}
+
+/* Removes the incoming VM: QEMU, record and files. */
+static void
+dst_recover_remove(Api *api, StoreJournal *j, const char *vm_ref)
+{
+	StoreObj *vm = store_get_typed(api->store, "VM", vm_ref);
+	StoreObj gone = { .ref = (char *)vm_ref, .uuid = j->vm_uuid };
+
+	if (qemu_vm_lookup(api, vm_ref) != NULL)
+		qemu_vm_kill(api, vm_ref);
+	else
+		dst_kill_orphan(api, j->vm_uuid);
+	qemu_driver_forget(api, vm ? vm : &gone);
+	if (vm != NULL)
+		store_remove(api->store, vm, NULL);
 	event_notify(api);
-	store_journal_free(r->j);
-	g_free(r->vm_ref);
-	g_free(r);
 }
 
 void
 migrate_dst_recover(Api *api, StoreJournal *j)
 {
 	g_autoptr(JsonNode) n = json_from_string(j->data, NULL);
-	const char *vm_ref = n && JSON_NODE_HOLDS_OBJECT(n)
-		? json_object_get_string_member_with_default(
-			  json_node_get_object(n), "vm_ref", "")
+	JsonObject *data = n && JSON_NODE_HOLDS_OBJECT(n)
+		? json_node_get_object(n) : NULL;
+	const char *vm_ref = data
+		? json_object_get_string_member_with_default(data, "vm_ref", "")
 		: "";
+	const char *secret = data
+		? json_object_get_string_member_with_default(data, "secret", "")
+		: "";
+	gboolean paused = data && json_object_get_boolean_member_with_default(
+		data, "paused", FALSE);
 
 	if (strcmp(j->phase, "running") == 0 ||
-	    strcmp(j->phase, "aborted") == 0) {
-		/* Settled; kept only to answer a source's question. */
+	    strcmp(j->phase, "aborted") == 0 || strcmp(j->phase, "lost") == 0) {
+		gint64 at = data ? json_object_get_int_member_with_default(
+			data, "decided_us", 0) : 0;
+		if (at == 0)
+			dst_recover_put(api, j, j->phase, vm_ref, secret);
+		else if (g_get_real_time() - at >
+			 (gint64)DST_TOMBSTONE_TTL_S * G_USEC_PER_SEC)
+			store_journal_delete(api->store, j->id, NULL);
 		return;
 	}
-	Recover *r = g_new0(Recover, 1);
-	r->api = api;
-	r->vm_ref = g_strdup(vm_ref);
-	r->j = g_new0(StoreJournal, 1);
-	r->j->id = g_strdup(j->id);
-	r->j->side = g_strdup(j->side);
-	r->j->vm_uuid = g_strdup(j->vm_uuid);
-	r->j->phase = g_strdup(j->phase);
-	r->j->data = g_strdup(j->data);
 	if (strcmp(j->phase, "resuming") == 0) {
-		/* Decided before the crash: finish resuming. */
-		qemu_vm_call(api, vm_ref, "cont", NULL, NULL, NULL);
-		vm_op_end(api, vm_ref);
-		StoreJournal done = *j;
-		done.phase = "running";
-		store_journal_put(api->store, &done, NULL);
-		store_journal_free(r->j);
-		g_free(r->vm_ref);
-		g_free(r);
+		StoreObj *vm = store_get_typed(api->store, "VM", vm_ref);
+		if (vm != NULL && qemu_vm_lookup(api, vm_ref) != NULL) {
+			/* Decided before the crash: finish resuming. */
+			g_info("migrate: recovery: resuming incoming VM %s",
+			       j->vm_uuid);
+			if (!paused)
+				qemu_vm_call(api, vm_ref, "cont", NULL,
+					     migrate_ignore_reply, NULL);
+			vm_op_end(api, vm_ref);
+			dst_recover_put(api, j, "running", vm_ref, secret);
+			event_notify(api);
+			return;
+		}
+		g_warning("migrate: recovery: incoming VM %s has no QEMU left "
+			  "after its switchover; it is lost here", j->vm_uuid);
+		dst_recover_remove(api, j, vm_ref);
+		dst_recover_put(api, j, "lost", vm_ref, secret);
 		return;
 	}
-	qemu_vm_call(api, vm_ref, "query-migrate", NULL, dst_recover_status, r);
+	g_info("migrate: recovery: incoming VM %s had not arrived whole; "
+	       "rolling back", j->vm_uuid);
+	dst_recover_remove(api, j, vm_ref);
+	dst_recover_put(api, j, "aborted", vm_ref, secret);
 }

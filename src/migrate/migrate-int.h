@@ -66,8 +66,11 @@ typedef struct {
 	DstPhase phase;
 	MigrateOptions opts;
 	gboolean paused;          /* leave paused on arrival */
+	gint64 resume_us;         /* when QEMU resumed (RUNNING tells it) */
 	Chan *ctl;
 	Chan *data;
+	int refs;                 /* own + one per pending call (dst_hold) */
+	gboolean dead;            /* ended: pending callbacks only let go */
 } Dst;
 
 void migrate_dst_recover(Api *api, StoreJournal *j);

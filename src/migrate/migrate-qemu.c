@@ -20,6 +20,7 @@
 
 #include "common/xerr.h"
 #include "migrate/qualify.h"
+#include "qemu/confine.h"
 #include "qemu/driver.h"
 
 #define MiB (1024.0 * 1024.0)
@@ -245,8 +246,10 @@ migrate_dh_params_pem(GError **error)
 }
 
 /* NAME in the directory QEMU's tls-creds-psk reads (the directory itself
- * for NULL): keys.psk, "<user>:<hex key>" (0600), and for a server the
- * Diffie-Hellman group, dh-params.pem. */
+ * for NULL): keys.psk, "<user>:<hex key>", and for a server the
+ * Diffie-Hellman group, dh-params.pem.  QEMU reads them after it dropped
+ * root (src/qemu/confine.h), so they are its group's (0750 and 0640),
+ * never the world's. */
 static char *
 migrate_tls_path(QemuVm *qv, const char *name)
 {
@@ -276,13 +279,16 @@ migrate_write_psk(Api *api, const char *vm_ref, const char *psk,
 	}
 	g_autofree char *text = g_strdup_printf("tern:%s\n", psk);
 	gboolean ok =
+		confine_share(api, dir, 0750, error) &&
 		g_file_set_contents_full(file, text, -1,
 					 G_FILE_SET_CONTENTS_CONSISTENT, 0600,
 					 error) &&
+		confine_share(api, file, 0640, error) &&
 		(dh == NULL ||
-		 g_file_set_contents_full(dh_file, dh, -1,
-					  G_FILE_SET_CONTENTS_CONSISTENT, 0644,
-					  error));
+		 (g_file_set_contents_full(dh_file, dh, -1,
+					   G_FILE_SET_CONTENTS_CONSISTENT,
+					   0600, error) &&
+		  confine_share(api, dh_file, 0640, error)));
 	sodium_memzero(text, strlen(text));
 	return ok ? g_steal_pointer(&dir) : NULL;
 }

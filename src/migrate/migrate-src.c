@@ -31,7 +31,9 @@
 #include <tern/tern.h>
 
 #include "common/xerr.h"
+#include "migrate/trust.h"
 #include "migrate/predict.h"
+#include "migrate/testhook.h"
 #include "qemu/driver.h"
 
 typedef enum {
@@ -53,6 +55,10 @@ static const char *const src_phase_names[] = {
 };
 
 typedef enum { SRC_SEND, SRC_TEST, SRC_CHECK } SrcKind;
+
+/* VM.assert_can_migrate and VM.migrate_check answer within this, or fail
+ * (each channel wait is bounded too; this also bounds the probe). */
+#define SRC_CHECK_DEADLINE_S 120
 
 typedef struct {
 	Api *api;
@@ -93,6 +99,12 @@ typedef struct {
 	int check_pending;        /* SRC_CHECK: probe and dirty rate */
 	double probe_bps;
 	JsonObject *prediction;
+	char *last_state;         /* the destination's last STATE answer */
+	guint check_id;           /* SRC_TEST/SRC_CHECK: the whole call's
+				   * deadline, probe included */
+	int refs;                 /* the machine's own, plus one per pending
+				   * call back into it (see "Ownership") */
+	gboolean dead;            /* ended: pending callbacks only let go */
 } Src;
 
 static GHashTable *src_by_vm;    /* vm ref -> Src (sends only) */
@@ -100,6 +112,40 @@ static GHashTable *src_by_id;    /* migration id -> Src (all) */
 
 static void src_abort(Src *s, GError *error);
 static void src_finish(Src *s);
+
+/* ---- Ownership ------------------------------------------------------ */
+
+/*
+ * A Src is ended by src_free, but QMP calls, channel opens and the p2p
+ * login it started may still be on their way back.  Every such call holds
+ * a reference (src_hold, as its user data); its callback first calls
+ * src_back, which lets go of that reference and says whether the
+ * migration is still alive.  src_free marks the Src dead, stops what it
+ * owns (timers, channels, the task) and drops the machine's own
+ * reference; the memory goes with the last reference (redis's rule: never
+ * freed under a callback that still points to it).
+ */
+static Src *
+src_hold(Src *s)
+{
+	s->refs++;
+	return s;
+}
+
+static void src_destroy(Src *s);
+
+/* Lets go of a pending call's reference: TRUE when S is still alive. */
+static gboolean
+src_back(Src *s)
+{
+	g_assert(s->refs > 0);
+	if (--s->refs == 0) {
+		g_assert(s->dead);
+		src_destroy(s);
+		return FALSE;
+	}
+	return !s->dead;
+}
 
 /* ---- Bookkeeping ---------------------------------------------------- */
 
@@ -145,9 +191,20 @@ src_set(Src *s, SrcPhase next)
 	}
 }
 
+/* Ends the migration's state: marks it dead and lets go of everything that
+ * could call back into it; the memory follows the last reference. */
 static void
 src_free(Src *s)
 {
+	if (s->dead)
+		return;
+	s->dead = TRUE;
+	if (s->kind == SRC_SEND && s->vm_ref != NULL) {
+		/* No event may reach a dead migration either. */
+		QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
+		if (qv != NULL)
+			qemu_vm_set_hook(qv, NULL, NULL);
+	}
 	if (s->poll_id)
 		g_source_remove(s->poll_id);
 	policy_free(s->policy);
@@ -155,8 +212,13 @@ src_free(Src *s)
 		g_source_remove(s->cancel_idle_id);
 	if (s->query_id)
 		g_source_remove(s->query_id);
+	if (s->check_id)
+		g_source_remove(s->check_id);
+	s->poll_id = s->cancel_idle_id = s->query_id = s->check_id = 0;
+	s->policy = NULL;
 	if (s->cancel_id && s->call)
 		g_cancellable_disconnect(s->call->cancel, s->cancel_id);
+	s->cancel_id = 0;
 	if (src_by_vm && g_hash_table_lookup(src_by_vm, s->vm_ref) == s)
 		g_hash_table_remove(src_by_vm, s->vm_ref);
 	if (src_by_id && g_hash_table_lookup(src_by_id, s->id) == s)
@@ -165,8 +227,19 @@ src_free(Src *s)
 		json_object_unref(s->blockers_reply);
 	if (s->prediction)
 		json_object_unref(s->prediction);
+	s->blockers_reply = s->prediction = NULL;
 	chan_free(s->ctl);
 	chan_free(s->data);
+	s->ctl = s->data = NULL;
+	if (s->call)
+		call_unref(s->call);
+	s->call = NULL;
+	(void)src_back(s);
+}
+
+static void
+src_destroy(Src *s)
+{
 	if (s->psk)
 		sodium_memzero(s->psk, strlen(s->psk));
 	if (s->options)
@@ -185,8 +258,7 @@ src_free(Src *s)
 	g_free(s->dst_vm_ref);
 	g_free(s->data_key);
 	g_free(s->direct_uri);
-	if (s->call)
-		call_unref(s->call);
+	g_free(s->last_state);
 	g_free(s);
 }
 
@@ -276,10 +348,8 @@ src_put(JsonObject *kv, const char *k, gint64 v)
 }
 
 static void
-src_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+src_stats_apply(Src *s, JsonNode *ret, const GError *error)
 {
-	Src *s = data;
-
 	if (error != NULL || !JSON_NODE_HOLDS_OBJECT(ret) || s->call == NULL)
 		return;
 	JsonObject *r = json_node_get_object(ret);
@@ -325,12 +395,22 @@ src_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 						  (double)(sent + remaining));
 }
 
+static void
+src_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
+{
+	Src *s = data;
+
+	if (src_back(s))
+		src_stats_apply(s, ret, error);
+}
+
 static gboolean
 src_poll(gpointer data)
 {
 	Src *s = data;
 
-	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL, src_stats, s);
+	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL, src_stats,
+		     src_hold(s));
 	return G_SOURCE_CONTINUE;
 }
 
@@ -379,9 +459,11 @@ src_final_stats(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	/* QEMU fills total-time and downtime in when it reports completed;
 	 * the figures come from this answer, not the last periodic poll. */
-	src_stats(qmp, ret, error, s);
+	src_stats_apply(s, ret, error);
 	src_finish(s);
 }
 
@@ -397,7 +479,7 @@ src_finish_after_stats(Src *s)
 		s->poll_id = 0;
 	}
 	qemu_vm_call(s->api, s->vm_ref, "query-migrate", NULL,
-		     src_final_stats, s);
+		     src_final_stats, src_hold(s));
 }
 
 static void
@@ -446,6 +528,9 @@ src_resume_checked(Qmp *qmp, JsonNode *ret, const GError *error,
 		   gpointer data)
 {
 	Src *s = data;
+
+	if (!src_back(s))
+		return;
 	gboolean running = !error && JSON_NODE_HOLDS_OBJECT(ret) &&
 		json_object_get_boolean_member_with_default(
 			json_node_get_object(ret), "running", FALSE);
@@ -458,7 +543,7 @@ src_resume_checked(Qmp *qmp, JsonNode *ret, const GError *error,
 	if (strcmp(status, "finish-migrate") == 0 ||
 	    strcmp(status, "inmigrate") == 0) {
 		qemu_vm_call(s->api, s->vm_ref, "query-status", NULL,
-			     src_resume_checked, s);
+			     src_resume_checked, src_hold(s));
 		return;
 	}
 	if (!running && s->was_running)
@@ -480,6 +565,11 @@ src_abort(Src *s, GError *error)
 	Api *api = s->api;
 	SrcPhase from = s->phase;
 
+	/* A callback that a kill or close runs synchronously may ask again. */
+	if (s->dead || s->phase == SRC_ABORTED) {
+		g_error_free(error);
+		return;
+	}
 	g_return_if_fail(s->phase < SRC_SWITCHOVER);
 	g_info("migrate: src %s: aborting: %s", s->id, error->message);
 	src_set(s, SRC_ABORTED);
@@ -498,7 +588,7 @@ src_abort(Src *s, GError *error)
 		qemu_vm_call(api, s->vm_ref, "migrate_cancel", NULL,
 			     migrate_ignore_reply, NULL);
 		qemu_vm_call(api, s->vm_ref, "query-status", NULL,
-			     src_resume_checked, s);
+			     src_resume_checked, src_hold(s));
 		return;
 	}
 	src_end_op(s);
@@ -519,6 +609,8 @@ src_on_query(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		: "";
 
 	chan_free(c);
+	if (!src_back(s))
+		return;
 	if (strcmp(state, "running") == 0) {
 		s->dst_running = TRUE;
 		src_finish(s);
@@ -531,8 +623,12 @@ src_on_query(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 		src_fail_call(s, src_error(s, "the destination failed after "
 			"the switchover; the VM runs on the source"));
 		qemu_vm_call(s->api, s->vm_ref, "query-status", NULL,
-			     src_resume_checked, s);
+			     src_resume_checked, src_hold(s));
 	} else {
+		/* "unknown", "receiving", "lost" or no answer: not a reason to
+		 * resume, ever; ask again. */
+		g_free(s->last_state);
+		s->last_state = g_strdup(*state ? state : "no answer");
 		src_ask_destination(s);
 	}
 }
@@ -543,8 +639,15 @@ src_query_open(Chan *c, const GError *error, gpointer data)
 	Src *s = data;
 	g_autoptr(JsonObject) m = json_object_new();
 
+	if (!src_back(s)) {
+		chan_free(c);
+		return;
+	}
 	if (error != NULL)
 		return src_ask_destination(s);
+	/* The channel's handler (src_on_query) holds S from here. */
+	src_hold(s);
+	chan_set_deadline(c, CHAN_DEADLINE_S);
 	json_object_set_string_member(m, "migration_id", s->id);
 	json_object_set_string_member(m, "secret", s->secret);
 	chan_send(c, "TERN-QUERY/1", m);
@@ -562,13 +665,15 @@ src_query_again(gpointer data)
 		g_warning("migrate: src %s: cannot learn the outcome from %s; "
 			  "the VM stays paused here until it can", s->id,
 			  s->url);
-		src_fail_call(s, src_error(s, "the destination cannot be "
-			"reached after the switchover; the VM stays paused "
-			"on the source until ternd learns the outcome"));
+		src_fail_call(s, src_error(s, "the outcome is unknown after "
+			"the switchover (the destination's last answer: %s); "
+			"the VM stays paused on the source until ternd learns "
+			"the outcome", s->last_state ? s->last_state
+						     : "unreachable"));
 		src_free(s);
 		return G_SOURCE_REMOVE;
 	}
-	migrate_src_open(s->url, s->fingerprint, src_on_query, s,
+	migrate_src_open(s->url, s->fingerprint, src_on_query, src_hold(s),
 			 src_query_open);
 	return G_SOURCE_REMOVE;
 }
@@ -669,6 +774,9 @@ src_check_predict(Src *s)
 /* ---- Control channel ------------------------------------------------ */
 
 static void src_start_transfer(Src *s);
+static void src_held(const char *id);
+static void src_prepare_qemu(Src *s);
+static void src_ctl_open(Chan *c, const GError *error, gpointer data);
 
 static void
 src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
@@ -677,7 +785,15 @@ src_on_ctl(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	Src *s = data;
 
 	if (verb == NULL || strcmp(verb, "FAILED") == 0) {
-		g_autofree char *why = verb ? src_remote_reason(msg) : NULL;
+		g_autofree char *why = verb ? src_remote_reason(msg)
+			: error && g_error_matches(error, G_IO_ERROR,
+						   G_IO_ERROR_TIMED_OUT)
+			? g_strdup_printf("the destination stopped answering "
+					  "on the control channel (%s)",
+					  error->message)
+			: error ? g_strdup_printf("the control channel to the "
+				"destination failed: %s", error->message)
+			: NULL;
 		chan_free(c);
 		s->ctl = NULL;
 		if (s->phase < SRC_SWITCHOVER)
@@ -765,6 +881,8 @@ src_migrate_started(Qmp *qmp, JsonNode *ret, const GError *error,
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	if (error != NULL)
 		return src_abort(s, src_error(s, "QEMU would not migrate: %s",
 					      error->message));
@@ -778,7 +896,8 @@ src_migrate(Src *s, const char *uri)
 	g_autoptr(JsonObject) a = json_object_new();
 
 	json_object_set_string_member(a, "uri", uri);
-	qemu_vm_call(s->api, s->vm_ref, "migrate", a, src_migrate_started, s);
+	qemu_vm_call(s->api, s->vm_ref, "migrate", a, src_migrate_started,
+		     src_hold(s));
 }
 
 static void
@@ -786,6 +905,8 @@ src_getfd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	if (error != NULL)
 		return src_abort(s, src_error(s, "getfd: %s", error->message));
 	src_migrate(s, "fd:tern-migrate");
@@ -836,7 +957,8 @@ src_on_data(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	}
 	g_autoptr(JsonObject) a = json_object_new();
 	json_object_set_string_member(a, "fdname", "tern-migrate");
-	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, src_getfd_done, s);
+	qmp_call_with_fd(qemu_vm_qmp(qv), "getfd", a, fd, src_getfd_done,
+			 src_hold(s));
 	close(fd);
 }
 
@@ -846,10 +968,15 @@ src_data_open(Chan *c, const GError *error, gpointer data)
 	Src *s = data;
 	g_autoptr(JsonObject) m = json_object_new();
 
+	if (!src_back(s)) {
+		chan_free(c);
+		return;
+	}
 	if (error != NULL)
 		return src_abort(s, src_error(s, "data connection: %s",
 					      error->message));
 	s->data = c;
+	chan_set_deadline(c, CHAN_DEADLINE_S);
 	json_object_set_string_member(m, "data_key", s->data_key);
 	chan_send(c, "TERN-DATA/1", m);
 }
@@ -859,13 +986,15 @@ src_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	Src *s = data;
 
+	if (!src_back(s))
+		return;
 	if (error != NULL)
 		return src_abort(s, src_error(s, "preparing QEMU: %s",
 					      error->message));
 	if (s->direct_uri != NULL)
 		src_migrate(s, s->direct_uri);
 	else
-		chan_connect(s->url, src_on_data, s, src_data_open);
+		chan_connect(s->url, src_on_data, src_hold(s), src_data_open);
 }
 
 static void
@@ -889,10 +1018,7 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 		call_task_set_cancellable(s->call, FALSE);
 		policy_stop(s->policy);
 		src_set(s, SRC_SWITCHOVER);
-		g_autoptr(JsonObject) a = json_object_new();
-		json_object_set_string_member(a, "state", "pre-switchover");
-		qemu_vm_call(s->api, s->vm_ref, "migrate-continue", a,
-			     migrate_ignore_reply, NULL);
+		testhook_phase("src", "switchover", s->id, src_held);
 	} else if (strcmp(status, "completed") == 0 &&
 		   s->phase >= SRC_SWITCHOVER) {
 		s->qemu_completed = TRUE;
@@ -916,14 +1042,42 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 static void
 src_start_transfer(Src *s)
 {
+	src_set(s, SRC_PREPARE);
+	testhook_phase("src", "prepare", s->id, src_held);
+}
+
+static void
+src_prepare_qemu(Src *s)
+{
 	QemuVm *qv = qemu_vm_lookup(s->api, s->vm_ref);
 
-	src_set(s, SRC_PREPARE);
 	if (qv == NULL)
 		return src_abort(s, src_error(s, "the VM has no QEMU"));
 	qemu_vm_set_hook(qv, src_on_event, s);
 	migrate_qemu_prepare(s->api, s->vm_ref, s->psk, TRUE, &s->opts,
-			     src_prepared, s);
+			     src_prepared, src_hold(s));
+}
+
+/* Goes on from a test hold (testhook.h) if the migration still waits
+ * there. */
+static void
+src_held(const char *id)
+{
+	Src *s = src_by_id ? g_hash_table_lookup(src_by_id, id) : NULL;
+
+	if (s == NULL || s->dead)
+		return;
+	if (s->phase == SRC_QUALIFY) {
+		migrate_src_open(s->url, s->fingerprint, src_on_ctl,
+				 src_hold(s), src_ctl_open);
+	} else if (s->phase == SRC_PREPARE) {
+		src_prepare_qemu(s);
+	} else if (s->phase == SRC_SWITCHOVER) {
+		g_autoptr(JsonObject) a = json_object_new();
+		json_object_set_string_member(a, "state", "pre-switchover");
+		qemu_vm_call(s->api, s->vm_ref, "migrate-continue", a,
+			     migrate_ignore_reply, NULL);
+	}
 }
 
 /* ---- Opening the channel -------------------------------------------- */
@@ -932,14 +1086,21 @@ static void
 src_ctl_open(Chan *c, const GError *error, gpointer data)
 {
 	Src *s = data;
-	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
+	StoreObj *vm;
 	g_autoptr(JsonObject) m = json_object_new();
 
+	if (!src_back(s)) {
+		chan_free(c);
+		return;
+	}
+	vm = store_get_typed(s->api->store, "VM", s->vm_ref);
 	if (error != NULL || vm == NULL)
 		return src_abort(s, src_error(s, "cannot reach the "
 			"destination: %s", error ? error->message
 						 : "the VM is gone"));
 	s->ctl = c;
+	chan_set_deadline(c, CHAN_DEADLINE_S);
+	chan_set_keepalive(c);
 	json_object_set_string_member(m, "token", s->token);
 	json_object_set_string_member(m, "migration_id", s->id);
 	json_object_set_string_member(m, "secret", s->secret);
@@ -989,6 +1150,18 @@ src_cancel_signal(GCancellable *cancel, gpointer data)
 		s->cancel_idle_id = g_idle_add(src_cancel_idle, s);
 }
 
+static gboolean
+src_check_late(gpointer data)
+{
+	Src *s = data;
+
+	s->check_id = 0;
+	if (s->phase != SRC_ABORTED)
+		src_abort(s, src_error(s, "the destination did not answer "
+				       "within %d s", SRC_CHECK_DEADLINE_S));
+	return G_SOURCE_REMOVE;
+}
+
 void
 migrate_src_abort_vm(Api *api, const char *vm_ref, const char *why)
 {
@@ -1014,16 +1187,21 @@ src_got_token(Src *s, JsonObject *dest)
 			"the destination map needs url, token and psk (from "
 			"host.migrate_receive)", NULL));
 	src_set(s, SRC_QUALIFY);
-	migrate_src_open(s->url, s->fingerprint, src_on_ctl, s, src_ctl_open);
+	testhook_phase("src", "qualify", s->id, src_held);
 }
 
 /* p2p: log in to the destination from a worker thread (libtern is
- * synchronous) and ask it for a token with our own request. */
+ * synchronous) and ask it for a token with our own request.  The
+ * destination's certificate is proven first (trust.h): pinned, known, or
+ * recorded on a first use the caller allowed; otherwise no connection
+ * that could carry the password is made. */
 typedef struct {
 	char *url;
 	char *user;
 	char *password;
 	char *fingerprint;
+	char *state_dir;
+	gboolean first_use;
 	char *vm_uuid;
 	JsonObject *options;
 } P2p;
@@ -1037,6 +1215,7 @@ p2p_free(P2p *p)
 		sodium_memzero(p->password, strlen(p->password));
 	g_free(p->password);
 	g_free(p->fingerprint);
+	g_free(p->state_dir);
 	g_free(p->vm_uuid);
 	json_object_unref(p->options);
 	g_free(p);
@@ -1047,9 +1226,17 @@ p2p_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
 	P2p *p = data;
 	GError *e = NULL;
-	TernConnOptions co = { .fingerprint = *p->fingerprint ? p->fingerprint
-							      : NULL,
-			       .insecure = *p->fingerprint == 0 };
+	g_autofree char *pin = NULL;
+
+	if (!trust_p2p_pin(p->state_dir, p->url, p->fingerprint, p->first_use,
+			   &pin, &e)) {
+		g_task_return_error(task, e);
+		return;
+	}
+	/* Never insecure: with PIN, libtern refuses any other certificate
+	 * in the handshake, before the login's body is sent. */
+	TernConnOptions co = { .fingerprint = pin };
+	testhook_phase_wait("src", "connect");
 	TernConn *c = tern_conn_open(p->url, &co, &e);
 
 	if (c == NULL || !tern_login(c, p->user, p->password, &e)) {
@@ -1092,6 +1279,12 @@ p2p_done(GObject *obj, GAsyncResult *res, gpointer data)
 	GError *e = NULL;
 	g_autoptr(JsonNode) map = g_task_propagate_pointer(G_TASK(res), &e);
 
+	if (!src_back(s)) {
+		g_clear_error(&e);
+		return;
+	}
+	if (map == NULL && e->domain == TERN_XAPI_ERROR)
+		return src_abort(s, e); /* ours, e.g. SSL_VERIFY_ERROR */
 	if (map == NULL) {
 		g_autofree char *code = NULL;
 		g_auto(GStrv) params = NULL;
@@ -1142,6 +1335,7 @@ src_begin(Call *call, SrcKind kind)
 		return call_fail(call, e);
 
 	Src *s = g_new0(Src, 1);
+	s->refs = 1;
 	s->api = api;
 	s->kind = kind;
 	s->id = store_new_uuid();
@@ -1178,6 +1372,9 @@ src_begin(Call *call, SrcKind kind)
 		s->policy = policy_new(api, s->vm_ref, call, &s->opts);
 	}
 	call_set_progress(call, 0.01);
+	if (kind != SRC_SEND)
+		s->check_id = g_timeout_add_seconds(SRC_CHECK_DEADLINE_S,
+						    src_check_late, s);
 
 	if (json_object_has_member(dest, "token")) {
 		src_got_token(s, dest);
@@ -1193,6 +1390,9 @@ src_begin(Call *call, SrcKind kind)
 		dest, "password", ""));
 	p->fingerprint = g_strdup(json_object_get_string_member_with_default(
 		dest, "fingerprint", ""));
+	p->first_use = g_strcmp0(json_object_get_string_member_with_default(
+		dest, "trust_on_first_use", ""), "true") == 0;
+	p->state_dir = g_strdup(api->cfg.state_dir);
 	p->vm_uuid = g_strdup(vm->uuid);
 	p->options = json_object_ref(options);
 	if (!*p->url || !*p->user) {
@@ -1201,7 +1401,7 @@ src_begin(Call *call, SrcKind kind)
 			"a peer-to-peer destination needs url, user and "
 			"password", NULL));
 	}
-	GTask *t = g_task_new(NULL, NULL, p2p_done, s);
+	GTask *t = g_task_new(NULL, NULL, p2p_done, src_hold(s));
 	g_task_set_task_data(t, p, (GDestroyNotify)p2p_free);
 	g_task_run_in_thread(t, p2p_thread);
 	g_object_unref(t);
@@ -1273,6 +1473,8 @@ src_recover_status(Qmp *qmp, JsonNode *ret, const GError *error,
 			  json_node_get_object(ret), "status", "")
 		: "";
 
+	if (!src_back(s))
+		return;
 	g_info("migrate: recovery: %s: QEMU migration status \"%s\"",
 	       s->id, status);
 	if (error != NULL) {
@@ -1314,6 +1516,7 @@ migrate_src_recover(Api *api, StoreJournal *j)
 		return;
 	}
 	s = g_new0(Src, 1);
+	s->refs = 1;
 	s->api = api;
 	s->kind = SRC_SEND;
 	s->id = g_strdup(j->id);
@@ -1342,5 +1545,5 @@ migrate_src_recover(Api *api, StoreJournal *j)
 	if (qv)
 		qemu_vm_set_hook(qv, src_on_event, s);
 	qemu_vm_call(api, s->vm_ref, "query-migrate", NULL, src_recover_status,
-		     s);
+		     src_hold(s));
 }

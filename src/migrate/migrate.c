@@ -22,13 +22,28 @@ typedef struct {
 	gpointer data;
 	ChanConnectFn done;
 	gboolean tls;
+	GCancellable *cancel;     /* the handshake's, on its deadline */
+	guint deadline_id;
 } Open;
 
 static void
 open_free(Open *o)
 {
+	if (o->deadline_id)
+		g_source_remove(o->deadline_id);
+	g_clear_object(&o->cancel);
 	g_free(o->fingerprint);
 	g_free(o);
+}
+
+static gboolean
+open_handshake_late(gpointer data)
+{
+	Open *o = data;
+
+	o->deadline_id = 0;
+	g_cancellable_cancel(o->cancel);
+	return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -79,6 +94,12 @@ open_handshake_done(GObject *src, GAsyncResult *res, gpointer data)
 	GTlsConnection *tls = G_TLS_CONNECTION(src);
 
 	if (!g_tls_connection_handshake_finish(tls, res, &e)) {
+		if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+			g_clear_error(&e);
+			e = g_error_new(G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+				"the TLS handshake took more than %d s",
+				CHAN_DEADLINE_S);
+		}
 		o->done(NULL, e, o->data);
 		g_error_free(e);
 	} else {
@@ -115,8 +136,11 @@ open_on_line(Chan *c, const char *verb, JsonObject *msg, const GError *error,
 	}
 	g_signal_connect(tls, "accept-certificate",
 			 G_CALLBACK(open_accept_cert), o);
+	o->cancel = g_cancellable_new();
+	o->deadline_id = g_timeout_add_seconds(CHAN_DEADLINE_S,
+					       open_handshake_late, o);
 	g_tls_connection_handshake_async(G_TLS_CONNECTION(tls),
-					 G_PRIORITY_DEFAULT, NULL,
+					 G_PRIORITY_DEFAULT, o->cancel,
 					 open_handshake_done, o);
 }
 
@@ -139,6 +163,7 @@ open_connected(Chan *c, const GError *error, gpointer data)
 	/* Written synchronously (a few bytes on a fresh socket): a queued
 	 * write still pending when TLS takes the stream over would clash
 	 * with the handshake. */
+	chan_set_deadline(c, CHAN_DEADLINE_S);
 	GOutputStream *out = chan_output(c);
 	GError *e = NULL;
 	if (!g_output_stream_write_all(out, "TERN-TLS/1 {}\n", 14, NULL, NULL,

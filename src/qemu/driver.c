@@ -20,12 +20,15 @@
 #include "qemu/driver.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/xerr.h"
+#include "qemu/confine.h"
 
 #define MiB (1024 * 1024)
 #define QEMU_CONNECT_MS 5000
@@ -63,6 +66,7 @@ struct QemuDriver {
 	char *accel;
 	guint reattaching;         /* re-attaches still under way */
 	GList *ready_waiters;      /* ReadyWait */
+	guint console_id;          /* qemu_console_check */
 };
 
 static QemuDriver *qemu_drv(Api *api);
@@ -163,6 +167,82 @@ qemu_vm_console_path(Api *api, StoreObj *vm)
 	g_autofree char *dir = qemu_vm_dir_for(api, vm->uuid);
 
 	return g_build_filename(dir, "console.log", NULL);
+}
+
+/* ---- The console log's cap ------------------------------------------ */
+
+/* QEMU writes the guest's serial console to console.log itself (a file
+ * chardev, append=on), so QEMU cannot bound it; ternd looks every
+ * QEMU_CONSOLE_CHECK_S and, past cfg.console_log_max, moves the newest
+ * max bytes to console.log.old and empties console.log.  A file on disk
+ * (not a pipe through ternd) keeps the console writing while ternd is
+ * down; the price is that bytes QEMU writes between the copy and the
+ * truncation are lost, and that the file may pass the cap by what the
+ * guest writes in one period. */
+#define QEMU_CONSOLE_CHECK_S 2
+#define QEMU_CONSOLE_LOG "console.log"
+#define QEMU_CONSOLE_OLD "console.log.old"
+
+static void
+qemu_console_reset(const char *dir, const char *name)
+{
+	g_autofree char *path = g_build_filename(dir, name ? name
+						 : QEMU_CONSOLE_LOG, NULL);
+	g_autofree char *old = g_build_filename(dir, QEMU_CONSOLE_OLD, NULL);
+
+	/* append=on keeps what was there: a new boot starts a new log. */
+	if (truncate(path, 0) != 0 && errno != ENOENT)
+		g_warning("qemu: cannot empty %s: %s", path, g_strerror(errno));
+	g_unlink(old);
+}
+
+static void
+qemu_console_cap(const char *dir, gint64 max)
+{
+	g_autofree char *path = g_build_filename(dir, QEMU_CONSOLE_LOG, NULL);
+	g_autofree char *old = g_build_filename(dir, QEMU_CONSOLE_OLD, NULL);
+	g_autoptr(GError) e = NULL;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= max) {
+		close(fd);
+		return;
+	}
+	g_autofree char *buf = g_malloc(max);
+	ssize_t n = pread(fd, buf, max, st.st_size - max);
+	if (n < 0 ||
+	    !g_file_set_contents_full(old, buf, n,
+				      G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+				      &e) ||
+	    ftruncate(fd, 0) != 0)
+		g_warning("qemu: cannot rotate %s: %s", path,
+			  e ? e->message : g_strerror(errno));
+	close(fd);
+}
+
+static gboolean
+qemu_console_check(gpointer data)
+{
+	QemuDriver *drv = data;
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, drv->vms);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		qemu_console_cap(((QemuVm *)v)->dir,
+				 drv->api->cfg.console_log_max);
+	return G_SOURCE_CONTINUE;
+}
+
+char *
+qemu_vm_console_old_path(Api *api, StoreObj *vm)
+{
+	g_autofree char *dir = qemu_vm_dir_for(api, vm->uuid);
+
+	return g_build_filename(dir, QEMU_CONSOLE_OLD, NULL);
 }
 
 /* ---- power_state from QMP events ------------------------------------ */
@@ -315,7 +395,8 @@ qemu_map_get(JsonObject *rec, const char *map, const char *key,
 }
 
 static GPtrArray *
-qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o)
+qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o,
+	  const ConfineUser *user)
 {
 	JsonObject *r = vm->rec;
 	GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
@@ -372,8 +453,12 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o)
 		ADD("-drive");
 		ADD("file=%s,if=virtio,format=raw,cache=none", dl[i]);
 	}
+	/* append=on: QEMU writes at the end whatever the file's length, so
+	 * qemu_console_cap may truncate it under QEMU's feet. */
+	ADD("-chardev");
+	ADD("file,id=serial0,path=%s/%s,append=on", dir, console);
 	ADD("-serial");
-	ADD("file:%s/%s", dir, console);
+	ADD("chardev:serial0");
 	ADD("-qmp");
 	ADD("unix:%s/qmp.sock,server=on,wait=off", dir);
 	ADD("-pidfile");
@@ -385,6 +470,7 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o)
 		ADD("defer");
 	}
 #undef ADD
+	confine_argv(api, user, a);
 	g_ptr_array_add(a, NULL);
 	return a;
 }
@@ -542,7 +628,8 @@ qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 	      QemuDoneFn done, gpointer user_data)
 {
 	g_autofree char *dir = qemu_vm_dir_for(api, vm->uuid);
-	g_autoptr(GPtrArray) argv = qemu_argv(api, vm, dir, opts);
+	g_autoptr(ConfineUser) user = NULL;
+	g_autoptr(GPtrArray) argv = NULL;
 	Start *s = g_new0(Start, 1);
 	GError *e = NULL;
 
@@ -552,13 +639,12 @@ qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 	s->done = done;
 	s->data = user_data;
 
-	if (g_mkdir_with_parents(dir, 0700) != 0) {
-		g_autofree char *msg = g_strdup_printf("mkdir %s: %s", dir,
-						       g_strerror(errno));
-		return start_finish(s, xerr_new("INTERNAL_ERROR", msg, NULL));
-	}
+	if (!confine_user(api, &user, &e) || !confine_vm_dir(api, dir, &e))
+		return start_finish(s, e);
+	argv = qemu_argv(api, vm, dir, opts, user);
 	g_autofree char *pidfile = g_build_filename(dir, "qemu.pid", NULL);
 	g_unlink(pidfile);
+	qemu_console_reset(dir, opts->console_name);
 	g_autofree char *cmd = g_strjoinv(" ", (char **)argv->pdata);
 	g_debug("qemu: %s", cmd);
 	GSubprocess *p = g_subprocess_newv((const char *const *)argv->pdata,
@@ -668,7 +754,8 @@ void
 qemu_driver_forget(Api *api, StoreObj *vm)
 {
 	g_autofree char *dir = qemu_vm_dir_for(api, vm->uuid);
-	static const char *const files[] = { "console.log", "qemu.pid",
+	static const char *const files[] = { "console.log", "console.log.old",
+					     "qemu.pid",
 					     "qmp.sock", "migrate-tls/keys.psk",
 					     "migrate-tls", NULL };
 
@@ -850,6 +937,10 @@ qemu_driver_new(Api *api)
 			     : g_strdup(api->cfg.accel);
 	g_info("qemu: guests use accel=%s", drv->accel);
 	api->qemu = drv;
+	if (api->cfg.console_log_max > 0)
+		drv->console_id = g_timeout_add_seconds(QEMU_CONSOLE_CHECK_S,
+							qemu_console_check,
+							drv);
 
 	g_autoptr(GPtrArray) vms = store_list(api->store, "VM");
 	for (guint i = 0; i < vms->len; i++) {
@@ -865,6 +956,8 @@ qemu_driver_free(QemuDriver *drv)
 {
 	if (drv == NULL)
 		return;
+	if (drv->console_id)
+		g_source_remove(drv->console_id);
 	/* Close our QMP connections but leave the QEMUs running. */
 	g_hash_table_unref(drv->vms);
 	g_list_free_full(drv->ready_waiters, g_free);

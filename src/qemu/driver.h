@@ -68,6 +68,8 @@ Qmp *qemu_vm_qmp(QemuVm *qv);
 int qemu_vm_pid(QemuVm *qv);
 const char *qemu_vm_dir(QemuVm *qv);
 char *qemu_vm_console_path(Api *api, StoreObj *vm);
+/* Where the console's older part goes once console.log passes its cap. */
+char *qemu_vm_console_old_path(Api *api, StoreObj *vm);
 
 /* While a hook is set, every QMP event of the VM goes to it too, and the
  * driver leaves power_state alone (the migration owns it). */

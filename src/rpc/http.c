@@ -3,10 +3,13 @@
  *
  * A request is decoded by the codec of its path, dispatched, and answered
  * when the call ends; a long poll (event.from) pauses its message meanwhile.
- * Bodies larger than the cap are refused from their headers, before they are
- * read; a request without a Content-Length is refused too, so a chunked
- * body cannot grow past the cap.  A reply for a client that went away is
- * dropped.
+ * Everything but a POST to / or /jsonrpc with a Content-Length within the
+ * cap and at most max_headers headers is refused from its headers, before
+ * its body is read (guard.c answers it by hand, since libsoup 3.2 reads
+ * the whole body of a request it has already refused); a chunked body is
+ * refused too (411), so no body grows past the cap.  The TCP port's
+ * connections are counted and given deadlines by guard.c.  A reply for a
+ * client that went away is dropped.
  */
 #include "rpc/http.h"
 
@@ -22,6 +25,7 @@
 
 #include "common/xerr.h"
 #include "migrate/migrate.h"
+#include "rpc/guard.h"
 #include "rpc/jsonrpc.h"
 #include "rpc/xmlrpc.h"
 
@@ -32,6 +36,9 @@ struct Http {
 	GTlsCertificate *cert;
 	char *unix_path;
 	gsize max_body;
+	guint max_headers;
+	guint first_byte_s;
+	Guard *guard;
 	guint16 port;
 };
 
@@ -209,8 +216,14 @@ http_handle(SoupServer *server, SoupServerMessage *msg, const char *path,
 					    G_CALLBACK(http_disconnected), p);
 }
 
+static void
+http_count_header(const char *name, const char *value, gpointer data)
+{
+	(*(guint *)data)++;
+}
+
 /* An early handler: runs when the headers are in, before the body is read,
- * so an oversized body is refused without reading it. */
+ * so that a request which will be refused is refused without its body. */
 static void
 http_early(SoupServer *server, SoupServerMessage *msg, const char *path,
 	   GHashTable *query, gpointer data)
@@ -219,17 +232,23 @@ http_early(SoupServer *server, SoupServerMessage *msg, const char *path,
 	SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
 	goffset clen = soup_message_headers_get_content_length(h);
 	SoupEncoding enc = soup_message_headers_get_encoding(h);
+	guint nheaders = 0;
 
-	if (strcmp(soup_server_message_get_method(msg), "POST") != 0)
-		return;
-	if (enc != SOUP_ENCODING_CONTENT_LENGTH) {
-		soup_server_message_set_status(msg,
-			SOUP_STATUS_LENGTH_REQUIRED, NULL);
-	} else if ((gsize)clen > http->max_body) {
-		g_info("http: refused a %" G_GOFFSET_FORMAT "-byte body", clen);
-		soup_server_message_set_status(msg,
-			SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, NULL);
-	}
+	guard_got_headers(msg);
+	soup_message_headers_foreach(h, http_count_header, &nheaders);
+	if (strcmp(path, "/") != 0 && strcmp(path, "/jsonrpc") != 0)
+		guard_refuse(msg, SOUP_STATUS_NOT_FOUND, "Not Found");
+	else if (strcmp(soup_server_message_get_method(msg), "POST") != 0)
+		guard_refuse(msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
+			     "Method Not Allowed");
+	else if (http->max_headers && nheaders > http->max_headers)
+		guard_refuse(msg, 431, "Request Header Fields Too Large");
+	else if (enc != SOUP_ENCODING_CONTENT_LENGTH)
+		guard_refuse(msg, SOUP_STATUS_LENGTH_REQUIRED,
+			     "Length Required");
+	else if (clen < 0 || (guint64)clen > http->max_body)
+		guard_refuse(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+			     "Payload Too Large");
 }
 
 /* ---- The TCP port: TLS, plain HTTP or the migration channel ---------- */
@@ -237,6 +256,7 @@ http_early(SoupServer *server, SoupServerMessage *msg, const char *path,
 typedef struct {
 	Http *http;
 	GSocketConnection *conn;
+	GSocketAddress *remote;   /* guard_admit's, for libsoup */
 	GSource *source;
 	guint timeout_id;
 } Sniff;
@@ -251,17 +271,17 @@ sniff_free(Sniff *s)
 		g_source_unref(s->source);
 	}
 	g_object_unref(s->conn);
+	g_object_unref(s->remote);
 	g_free(s);
 }
 
 static void
-http_accept_stream(Http *http, GSocketConnection *conn)
+http_accept_stream(Http *http, GSocketConnection *conn,
+		   GSocketAddress *remote)
 {
 	GError *e = NULL;
 	g_autoptr(GSocketAddress) local =
 		g_socket_connection_get_local_address(conn, NULL);
-	g_autoptr(GSocketAddress) remote =
-		g_socket_connection_get_remote_address(conn, NULL);
 	g_autoptr(GIOStream) stream = NULL;
 
 	if (http->cert != NULL) {
@@ -301,11 +321,11 @@ sniff_ready(GSocket *sock, GIOCondition cond, gpointer data)
 	/* Peek: the byte stays for whoever takes the connection. */
 	gssize n = recv(g_socket_get_fd(sock), &first, 1, MSG_PEEK);
 	if (n == 1 && first == 0x16 && http->cert != NULL)
-		http_accept_stream(http, s->conn);
+		http_accept_stream(http, s->conn, s->remote);
 	else if (n == 1 && first == 'T')
 		migrate_dst_accept(http->api, s->conn);
 	else if (n == 1 && http->cert == NULL)
-		http_accept_stream(http, s->conn);
+		http_accept_stream(http, s->conn, s->remote);
 	else if (n != 0 && !(n < 0 && errno == EAGAIN))
 		g_info("http: dropped a connection that is neither TLS nor "
 		       "the migration channel");
@@ -322,11 +342,19 @@ static gboolean
 http_incoming(GSocketService *service, GSocketConnection *conn,
 	      GObject *source, gpointer data)
 {
-	Sniff *s = g_new0(Sniff, 1);
+	Http *http = data;
 	GSocket *sock = g_socket_connection_get_socket(conn);
+	GSocketAddress *remote = NULL;
+	Sniff *s;
 
-	s->http = data;
+	/* Over a cap: the service drops its reference and the socket closes
+	 * unread. */
+	if (!guard_admit(http->guard, conn, &remote))
+		return TRUE;
+	s = g_new0(Sniff, 1);
+	s->http = http;
 	s->conn = g_object_ref(conn);
+	s->remote = remote;
 	/* libsoup writes headers and body apart: without this, Nagle and
 	 * delayed ACKs hold every reply for tens of milliseconds. */
 	g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
@@ -334,7 +362,10 @@ http_incoming(GSocketService *service, GSocketConnection *conn,
 	s->source = g_socket_create_source(sock, G_IO_IN | G_IO_HUP, NULL);
 	g_source_set_callback(s->source, G_SOURCE_FUNC(sniff_ready), s, NULL);
 	g_source_attach(s->source, NULL);
-	s->timeout_id = g_timeout_add_seconds(30, sniff_timeout, s);
+	/* The first byte decides who takes the connection; until it comes,
+	 * it is nobody's, and it may not wait long. */
+	s->timeout_id = g_timeout_add_seconds(MAX(http->first_byte_s, 1),
+					      sniff_timeout, s);
 	return TRUE;
 }
 
@@ -399,11 +430,15 @@ http_new(Api *api, const HttpConfig *cfg, GError **error)
 
 	http->api = api;
 	http->max_body = cfg->max_body;
+	http->max_headers = cfg->max_headers;
+	http->first_byte_s = cfg->first_byte_s;
+	http->guard = guard_new(&cfg->limits);
 	http->cert = cfg->cert ? g_object_ref(cfg->cert) : NULL;
 	http->server = soup_server_new("server-header", "ternd", NULL);
 	soup_server_add_early_handler(http->server, NULL, http_early, http,
 				      NULL);
 	soup_server_add_handler(http->server, NULL, http_handle, http, NULL);
+	guard_watch(http->guard, http->server);
 
 	if (cfg->unix_path != NULL) {
 		g_autoptr(GSocket) sock = http_unix_socket(cfg->unix_path,
@@ -433,6 +468,7 @@ http_free(Http *http)
 	}
 	soup_server_disconnect(http->server);
 	g_object_unref(http->server);
+	guard_free(http->guard);
 	if (http->unix_path)
 		g_unlink(http->unix_path);
 	g_free(http->unix_path);

@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 
 #include "api/api.h"
+#include "rpc/guard.h"
 
 typedef struct Http Http;
 
@@ -20,6 +21,9 @@ typedef struct {
 	const char *listen;       /* "addr:port" or NULL for none */
 	GTlsCertificate *cert;    /* NULL: plain HTTP on the TCP port */
 	gsize max_body;           /* bytes; larger requests get 413 */
+	guint max_headers;        /* more get 431; 0: no cap */
+	guint first_byte_s;       /* a TCP connection's first byte */
+	GuardLimits limits;       /* connections and deadlines (guard.h) */
 } HttpConfig;
 
 Http *http_new(Api *api, const HttpConfig *cfg, GError **error);

@@ -2,12 +2,10 @@
  * jsonrpc: decodes JSON-RPC 1.0/2.0 calls and encodes XAPI replies.
  *
  * json-glib's parser recurses once per nesting level and has no limit of
- * its own (a body of 100,000 '[' crashes it), so the body is pre-scanned
- * before the parser sees it.  The scan counts brackets outside strings and
- * must agree with the parser about where strings are; json-glib also takes
- * single-quoted strings and C comments, which the scan cannot follow, so a
- * quote or a slash outside a double-quoted string is refused: strict JSON
- * never has one.  Invalid UTF-8 is refused before parsing too.
+ * its own (a body of 100,000 '[' crashes it), so the body goes through
+ * the scan of common/jsonscan.h (brackets outside strings, no single
+ * quotes or comments) before the parser sees it, as the migration
+ * channel's lines do.  Invalid UTF-8 is refused before parsing too.
  *
  * Replies are built as JsonNode trees and serialised by JsonGenerator; the
  * result value is shared, not copied (json_node_copy only takes a
@@ -17,6 +15,7 @@
 
 #include <string.h>
 
+#include "common/jsonscan.h"
 #include "common/jsontext.h"
 #include "common/xerr.h"
 
@@ -55,49 +54,15 @@ jsonrpc_error_code(const char *code)
 
 /* ---- parsing ---- */
 
-/* TRUE when BODY nests no deeper than JSONRPC_MAX_DOC_DEPTH and has no
- * single quote or slash outside double-quoted strings (see top). */
+/* TRUE when BODY passes the scan of common/jsonscan.h. */
 static gboolean
 jsonrpc_prescan(const char *body, gsize len, GError **error)
 {
-	int depth = 0;
-	gboolean in_string = FALSE;
+	const char *why = jsonscan_check(body, len, JSONRPC_MAX_DOC_DEPTH);
 
-	for (gsize i = 0; i < len; i++) {
-		char c = body[i];
-
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = FALSE;
-			continue;
-		}
-		switch (c) {
-		case '"':
-			in_string = TRUE;
-			break;
-		case '[':
-		case '{':
-			if (++depth > JSONRPC_MAX_DOC_DEPTH) {
-				xerr_set(error, JSONRPC_UNMARSHAL,
-				    "JSON nested too deeply", NULL);
-				return FALSE;
-			}
-			break;
-		case ']':
-		case '}':
-			depth--;
-			break;
-		case '\'':
-		case '/':
-			xerr_set(error, JSONRPC_UNMARSHAL,
-			    "not strict JSON (quote or comment outside a "
-			    "string)", NULL);
-			return FALSE;
-		default:
-			break;
-		}
+	if (why != NULL) {
+		xerr_set(error, JSONRPC_UNMARSHAL, why, NULL);
+		return FALSE;
 	}
 	return TRUE;
 }

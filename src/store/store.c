@@ -12,8 +12,12 @@
  * 3. The schema carries a version in PRAGMA user_version; store_migrate
  *    upgrades older files step by step.
  * 4. Events are numbered from 1 in the order of the changes.  The ring
- *    holds the last STORE_EVENT_RING; anything older is lost and event.from
- *    says so with EVENTS_LOST.
+ *    holds the last STORE_EVENT_RING, and fewer when their snapshots
+ *    weigh more than event_max_bytes together (an estimate of each
+ *    snapshot's JSON size, taken when it is recorded; a snapshot shared
+ *    with the live record is counted anyway, so the bound is an upper
+ *    one); anything older is lost and event.from says so with
+ *    EVENTS_LOST.
  */
 #include "store/store.h"
 
@@ -35,7 +39,11 @@ struct Store {
 	int depth;             /* store_begin nesting */
 
 	StoreEvent ring[STORE_EVENT_RING];
+	gsize ring_size[STORE_EVENT_RING]; /* each event's estimated bytes */
 	guint64 next_event;    /* id of the next event */
+	guint64 first_event;   /* id of the oldest event still held */
+	gsize event_bytes;     /* sum of ring_size over the held events */
+	gsize event_max_bytes;
 	StoreEventFn event_fn;
 	gpointer event_data;
 };
@@ -201,6 +209,8 @@ store_open(const char *path, GError **error)
 	store->uuids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					     NULL);
 	store->next_event = 1;
+	store->first_event = 1;
+	store->event_max_bytes = STORE_EVENT_BYTES;
 
 	if (sqlite3_open(path, &store->db) != SQLITE_OK) {
 		store_sql_error(store, error, path);
@@ -309,22 +319,89 @@ store_count(Store *store, const char *cls)
 	return t ? g_hash_table_size(t) : 0;
 }
 
+/* Roughly the bytes of N as JSON text: what a snapshot costs to keep
+ * and to send, without writing it out. */
+static gsize
+store_json_size(JsonNode *n)
+{
+	gsize size = 8;
+
+	if (JSON_NODE_HOLDS_OBJECT(n)) {
+		JsonObjectIter it;
+		const char *k;
+		JsonNode *v;
+
+		json_object_iter_init(&it, json_node_get_object(n));
+		while (json_object_iter_next(&it, &k, &v))
+			size += strlen(k) + 4 + store_json_size(v);
+	} else if (JSON_NODE_HOLDS_ARRAY(n)) {
+		JsonArray *a = json_node_get_array(n);
+		for (guint i = 0; i < json_array_get_length(a); i++)
+			size += 1 + store_json_size(
+				json_array_get_element(a, i));
+	} else if (JSON_NODE_HOLDS_VALUE(n) &&
+		   json_node_get_value_type(n) == G_TYPE_STRING) {
+		size += strlen(json_node_get_string(n));
+	}
+	return size;
+}
+
+static gsize
+store_snapshot_size(JsonObject *o)
+{
+	if (o == NULL)
+		return 0;
+	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+	return store_json_size(n);
+}
+
+/* Forgets the oldest event held. */
+static void
+store_drop_oldest(Store *store)
+{
+	guint slot = store->first_event % STORE_EVENT_RING;
+	StoreEvent *ev = &store->ring[slot];
+
+	g_clear_pointer(&ev->ref, g_free);
+	g_clear_pointer(&ev->snapshot, json_object_unref);
+	store->event_bytes -= store->ring_size[slot];
+	store->ring_size[slot] = 0;
+	store->first_event++;
+}
+
+void
+store_set_event_bytes(Store *store, gsize max_bytes)
+{
+	store->event_max_bytes = max_bytes;
+	while (store->event_bytes > store->event_max_bytes &&
+	       store->first_event + 1 < store->next_event)
+		store_drop_oldest(store);
+}
+
 static void
 store_emit(Store *store, const char *cls, const char *op, const char *ref,
 	   JsonObject *snapshot)
 {
-	guint64 id = store->next_event++;
-	StoreEvent *ev = &store->ring[id % STORE_EVENT_RING];
+	guint64 id = store->next_event;
+	guint slot = id % STORE_EVENT_RING;
+	StoreEvent *ev = &store->ring[slot];
 
-	g_free(ev->ref);
-	if (ev->snapshot)
-		json_object_unref(ev->snapshot);
+	/* The slot's old event goes first, by count, then the oldest ones
+	 * until the new one fits the byte bound. */
+	if (store->first_event + STORE_EVENT_RING <= id)
+		store_drop_oldest(store);
+	store->next_event++;
 	ev->id = id;
 	ev->timestamp_us = g_get_real_time();
 	ev->cls = g_intern_string(cls);
 	ev->operation = op;
 	ev->ref = g_strdup(ref);
 	ev->snapshot = snapshot ? json_object_ref(snapshot) : NULL;
+	store->ring_size[slot] = 64 + strlen(ref) + store_snapshot_size(snapshot);
+	store->event_bytes += store->ring_size[slot];
+	while (store->event_bytes > store->event_max_bytes &&
+	       store->first_event < id)
+		store_drop_oldest(store);
 	if (store->event_fn)
 		store->event_fn(store, ev, store->event_data);
 }
@@ -460,9 +537,7 @@ store_last_event(Store *store)
 guint64
 store_first_event(Store *store)
 {
-	return store->next_event > STORE_EVENT_RING
-		       ? store->next_event - STORE_EVENT_RING
-		       : 1;
+	return store->first_event;
 }
 
 GPtrArray *

@@ -73,8 +73,13 @@ JsonObject *store_obj_dup(const StoreObj *o);
 /* Records an event without a change (event.inject). Returns its id. */
 guint64 store_inject(Store *store, StoreObj *o);
 
-/* Events.  The ring keeps the last STORE_EVENT_RING events. */
+/* Events.  The ring keeps the last STORE_EVENT_RING events, and fewer when
+ * their snapshots together pass the byte bound (store_set_event_bytes,
+ * STORE_EVENT_BYTES by default): the oldest go first, the newest always
+ * stays. */
 #define STORE_EVENT_RING 8192
+#define STORE_EVENT_BYTES ((gsize)16 << 20)
+void store_set_event_bytes(Store *store, gsize max_bytes);
 guint64 store_last_event(Store *store);
 guint64 store_first_event(Store *store);
 /* The events with id > AFTER, oldest first, in a new array of borrowed

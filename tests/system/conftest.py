@@ -191,7 +191,13 @@ class Ternd:
     restart() keep the same state and run directories."""
 
     def __init__(self, base, extra_args=(), users=(("admin", "adminpw",
-                                                     "pool-admin"),)):
+                                                     "pool-admin"),),
+                 netns=None, host="127.0.0.1", env=None):
+        # NETNS: run under `ip netns exec NETNS` (its QEMUs too), listening
+        # on HOST, an address of that namespace (tests/system/netns.py).
+        self.netns = netns
+        self.host = host
+        self.env = env
         self.base = Path(base)
         self.state_dir = self.base / "state"
         # QMP sockets live in RUN_DIR/vms/<uuid>/ and a Unix socket path
@@ -210,7 +216,7 @@ class Ternd:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{self.host}:{self.port}/"
 
     def admin(self, *args, input=None, check=True):
         return subprocess.run([str(TERND), "--state-dir", str(self.state_dir),
@@ -223,12 +229,14 @@ class Ternd:
     def start(self, timeout=10):
         assert self.proc is None or self.proc.poll() is not None
         self.log = open(self.log_path, "ab")
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            [str(TERND), "-F", "--state-dir", str(self.state_dir),
+            prefix + [str(TERND), "-F", "--state-dir", str(self.state_dir),
              "--run-dir", str(self.run_dir), "--socket", self.socket,
-             "--listen", f"127.0.0.1:{self.port}", "--no-tls",
+             "--listen", f"{self.host}:{self.port}", "--no-tls",
              "--log-level", "debug", *self.extra_args],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            env=dict(os.environ, **self.env) if self.env else None)
         wait_for(self._answers, timeout, "ternd to answer on its port")
         wait_for(lambda: os.path.exists(self.socket), timeout,
                  "ternd's unix socket")
@@ -238,6 +246,13 @@ class Ternd:
         if self.proc.poll() is not None:
             pytest.fail(f"ternd exited with {self.proc.returncode}:\n"
                         + self.log_text()[-3000:])
+        if self.netns:
+            # Another namespace's address is out of reach from here; its
+            # Unix socket is not (a stale one refuses the connection).
+            try:
+                return bool(self.unix_proxy(5).system.listMethods())
+            except (OSError, http.client.HTTPException):
+                return False
         try:
             reply = xmlrpc.client.ServerProxy(self.url).system.listMethods()
             return bool(reply)
@@ -307,14 +322,19 @@ class Ternd:
     def jsonrpc(self, version="2.0", user="admin", password="adminpw"):
         return JsonRpc(self.port, version).login(user, password)
 
-    def unix_xapi(self):
-        """Root on the Unix socket: any password."""
+    def unix_proxy(self, timeout=30):
+        """An XML-RPC ServerProxy on the Unix socket; each call waits at
+        most TIMEOUT seconds."""
         class T(xmlrpc.client.Transport):
             def make_connection(t, host):
-                return UnixHTTPConnection(self.socket)
+                return UnixHTTPConnection(self.socket, timeout)
+        return xmlrpc.client.ServerProxy("http://localhost/", transport=T(),
+                                         allow_none=True)
+
+    def unix_xapi(self, timeout=30):
+        """Root on the Unix socket: any password."""
         x = Xapi("http://localhost/")
-        x.proxy = xmlrpc.client.ServerProxy("http://localhost/",
-                                            transport=T(), allow_none=True)
+        x.proxy = self.unix_proxy(timeout)
         return x.login("root", "whatever")
 
     def tern(self, *args, remote=False, check=False, timeout=60, env=None):

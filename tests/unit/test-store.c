@@ -281,6 +281,45 @@ test_event_ring_overflow(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(tail->len, ==, 5);
 }
 
+/* Snapshots of a big record: the byte bound drops the oldest long before
+ * the count does, and the newest event stays even alone over the bound. */
+static void
+test_event_ring_bytes(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(Store) s = open_store(f);
+	g_autofree char *big = g_strnfill(10000, 'x');
+	StoreObj *a = add_vm(s, "bytes");
+	guint64 before = store_last_event(s);
+
+	store_set_event_bytes(s, 64 * 1024);
+	for (int i = 0; i < 20; i++) {
+		JsonObject *rec = store_obj_dup(a);
+		json_object_set_string_member(rec, "name_description", big);
+		json_object_set_int_member(rec, "VCPUs_max", i);
+		g_assert_true(store_replace(s, a, rec, NULL));
+	}
+	/* 20 events of 10 kB each cannot all be kept in 64 KiB. */
+	g_assert_null(store_events_since(s, before));
+	guint64 first = store_first_event(s);
+	g_assert_cmpuint(store_last_event(s) - first + 1, >=, 5);
+	g_assert_cmpuint(store_last_event(s) - first + 1, <=, 6);
+	g_autoptr(GPtrArray) kept = store_events_since(s, first - 1);
+	g_assert_nonnull(kept);
+	StoreEvent *last = kept->pdata[kept->len - 1];
+	g_assert_cmpint(json_object_get_int_member(last->snapshot,
+						   "VCPUs_max"), ==, 19);
+
+	/* A bound below one snapshot keeps just the newest. */
+	store_set_event_bytes(s, 100);
+	g_assert_cmpuint(store_first_event(s), ==, store_last_event(s));
+	store_inject(s, a);
+	g_assert_cmpuint(store_first_event(s), ==, store_last_event(s));
+	g_autoptr(GPtrArray) one = store_events_since(s, store_last_event(s) - 1);
+	g_assert_nonnull(one);
+	g_assert_cmpuint(one->len, ==, 1);
+}
+
 static void
 count_event(Store *store, const StoreEvent *ev, gpointer data)
 {
@@ -385,6 +424,7 @@ main(int argc, char **argv)
 	FX("/store/copy-on-write", test_copy_on_write);
 	FX("/store/events", test_events);
 	FX("/store/event-ring", test_event_ring_overflow);
+	FX("/store/event-ring-bytes", test_event_ring_bytes);
 	FX("/store/event-fn", test_event_fn);
 	FX("/store/meta-users", test_meta_and_users);
 	FX("/store/transaction", test_transaction);
