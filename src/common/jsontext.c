@@ -21,34 +21,39 @@ jsontext_hex4(const char *p)
 	return v;
 }
 
-/* FALSE when a \u escape in TEXT is half of a surrogate pair without the
- * other half: a high surrogate (\uD800-\uDBFF) not followed by a \u escape
- * of a low one (\uDC00-\uDFFF), or a low one alone. */
-static gboolean
-jsontext_surrogates_ok(const char *text, gsize len)
+/* NULL when every \u escape in TEXT has four hex digits and is no half of
+ * a surrogate pair without the other half (a high surrogate \uD800-\uDBFF
+ * not followed by the \u escape of a low one \uDC00-\uDFFF, or a low one
+ * alone); otherwise why not.  json-glib takes fewer or other characters
+ * than four hex digits and reads on: "\u12"a" is one string to it, two
+ * to a scan, which would then count brackets it does not see. */
+static const char *
+jsontext_escapes(const char *text, gsize len)
 {
 	for (gsize i = 0; i + 1 < len; i++) {
 		if (text[i] != '\\')
 			continue;
-		if (text[i + 1] != 'u' || i + 6 > len) {
+		if (text[i + 1] != 'u') {
 			i++;		/* a two-character escape */
 			continue;
 		}
-		int u = jsontext_hex4(text + i + 2);
+		int u = i + 6 <= len ? jsontext_hex4(text + i + 2) : -1;
 
+		if (u < 0)
+			return "\\u escape without four hex digits";
 		i += 5;
 		if (u >= 0xDC00 && u <= 0xDFFF)
-			return FALSE;
+			return "broken surrogate pair";
 		if (u < 0xD800 || u > 0xDBFF)
 			continue;
 		int lo = i + 7 <= len && text[i + 1] == '\\' &&
 		    text[i + 2] == 'u' ? jsontext_hex4(text + i + 3) : -1;
 
 		if (lo < 0xDC00 || lo > 0xDFFF)
-			return FALSE;
+			return "broken surrogate pair";
 		i += 6;
 	}
-	return TRUE;
+	return NULL;
 }
 
 static gboolean
@@ -116,7 +121,5 @@ jsontext_refuse(const char *text, gsize len)
 {
 	if (!jsontext_single_value(text, len))
 		return "more than one JSON value";
-	if (!jsontext_surrogates_ok(text, len))
-		return "broken surrogate pair";
-	return NULL;
+	return jsontext_escapes(text, len);
 }

@@ -261,8 +261,12 @@ test_refuse_broken_surrogates(void)
 	static const char *const broken[] = {
 		"{\"method\":\"m\",\"params\":[\"\\ud83d\\u0041\"]}",
 		"{\"method\":\"m\",\"params\":[\"\\uD83D\\uD83D\"]}",
-		"{\"method\":\"m\",\"params\":[\"\\ud83d\\ud\"]}",
-		"{\"method\":\"m\\udbff\\uzzzz\"}",
+		/* A lone surrogate, which json-glib decodes to bytes that
+		 * are not UTF-8 (found by fuzz-jsonrpc: the reply carrying
+		 * them back did not read as JSON). */
+		"{\"method\":\"m\",\"params\":[\"\\ud83dx\"]}",
+		"{\"method\":\"m\",\"params\":[\"\\ud83d\"]}",
+		"{\"method\":\"m\",\"params\":[\"\\ude00\\ud83d\"]}",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(broken); i++) {
@@ -280,6 +284,37 @@ test_refuse_broken_surrogates(void)
 	    "{\"method\":\"m\",\"params\":[\"\\\\ud83d\\\\u0041\"]}");
 	g_assert_cmpstr(json_array_get_string_element(literal->params, 0), ==,
 	    "\\ud83d\\u0041");
+}
+
+/* Found by tests/fuzz/fuzz-jsonrpc: json-glib reads a \u escape without
+ * four hex digits on past the quote that ends the string ("\u12"a" is one
+ * string to it), so the depth scan, which ended the string there, did not
+ * count the brackets after it: a body of 100,000 '[' behind such an escape
+ * reached json-glib's recursion and overflowed the stack (a crash of
+ * ternd before authentication).  Such an escape is refused. */
+static void
+test_refuse_short_escape(void)
+{
+	static const char *const bad[] = {
+		"{\"method\":\"m\",\"params\":[\"\\ud83d\\ud\"]}",
+		"{\"method\":\"m\\udbff\\uzzzz\"}",
+		"{\"method\":\"m\",\"params\":[\"\\u12\"a\"]}",
+	};
+	g_autoptr(GString) deep = g_string_new(
+	    "{\"method\":\"m\",\"params\":[\"\\u12\"a\",");
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *msg = parse_fail(bad[i]);
+
+		g_assert_cmpstr(msg, ==, "\\u escape without four hex digits");
+	}
+	for (int i = 0; i < 100000; i++)
+		g_string_append_c(deep, '[');
+	for (int i = 0; i < 100000; i++)
+		g_string_append_c(deep, ']');
+	g_string_append(deep, "\"]}");
+	g_autofree char *msg = parse_fail_len(deep->str, deep->len);
+	g_assert_cmpstr(msg, ==, "\\u escape without four hex digits");
 }
 
 static void
@@ -516,6 +551,7 @@ main(int argc, char **argv)
 	g_test_add_func("/jsonrpc/refuse/invalid-utf8",
 	    test_refuse_invalid_utf8);
 	g_test_add_func("/jsonrpc/refuse/two-values", test_refuse_two_values);
+	g_test_add_func("/jsonrpc/refuse/short-escape", test_refuse_short_escape);
 	g_test_add_func("/jsonrpc/refuse/broken-surrogates",
 	    test_refuse_broken_surrogates);
 	g_test_add_func("/jsonrpc/refuse/deep-nesting",
