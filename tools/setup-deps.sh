@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs, idempotently, the Debian 12 packages tern needs to build, test and
-# run: the C toolchain and libraries named in DEVELOPERS.md, QEMU, the pieces
-# the test guest is built from, and pytest.  Safe to run again: apt-get only
+# run: the C toolchain and libraries named in DEVELOPERS.md (and clang with
+# libFuzzer's runtime for tests/fuzz), QEMU, the pieces the test guest is
+# built from, and pytest.  Safe to run again: apt-get only
 # acts when a package is missing.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ PKGS=(
 	libsqlite3-dev sqlite3 libgnutls28-dev gnutls-bin libsodium-dev glib-networking
 	qemu-system-x86 qemu-utils busybox-static cpio
 	python3 python3-pytest iproute2 procps
+	clang libclang-rt-14-dev
 )
 
 missing=()

@@ -14,6 +14,14 @@ jsonscan_check(const char *text, gsize len, int max_depth)
 		char c = text[i];
 
 		if (in_string) {
+			/* json-glib reads on past a quote after a short \u
+			 * escape: where strings end would not agree. */
+			if (c == '\\' && i + 1 < len && text[i + 1] == 'u' &&
+			    (i + 6 > len || !g_ascii_isxdigit(text[i + 2]) ||
+			    !g_ascii_isxdigit(text[i + 3]) ||
+			    !g_ascii_isxdigit(text[i + 4]) ||
+			    !g_ascii_isxdigit(text[i + 5])))
+				return "\\u escape without four hex digits";
 			if (c == '\\')
 				i++;
 			else if (c == '"')

@@ -61,6 +61,8 @@
 #include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "common/jsontext.h"
+
 #define QMP_READ_CHUNK (64 * 1024)
 #define QMP_CONNECT_RETRY_MS 10
 
@@ -595,26 +597,18 @@ qmp_member_obj(JsonObject *obj, const char *name)
 	return json_node_get_object(n);
 }
 
-static void
-qmp_handle_event(Qmp *qmp, const char *event, JsonObject *msg)
+/* The event's time: QEMU's timestamp, or the arrival time when QEMU sent
+ * none or a negative one. */
+static gint64
+qmp_event_time(JsonObject *msg)
 {
-	JsonObject *data = qmp_member_obj(msg, "data");
 	JsonObject *ts = qmp_member_obj(msg, "timestamp");
-	gint64 sec, usec, when;
+	gint64 sec, usec;
 
 	if (ts != NULL && qmp_member_int(ts, "seconds", &sec) &&
 	    qmp_member_int(ts, "microseconds", &usec) && sec >= 0)
-		when = sec * G_USEC_PER_SEC + usec;
-	else
-		when = g_get_real_time();
-
-	for (QmpEventHandler *h = qmp->handlers; h->name != NULL; h++) {
-		if (strcmp(h->name, event) != 0 && strcmp(h->name, "*") != 0)
-			continue;
-		h->fn(qmp, event, data, when, qmp->user_data);
-		if (qmp->state != QMP_STATE_OPEN)
-			return;
-	}
+		return sec * G_USEC_PER_SEC + usec;
+	return g_get_real_time();
 }
 
 static GError *
@@ -631,43 +625,112 @@ qmp_command_error(JsonObject *msg)
 	return err;
 }
 
+static QmpLineKind
+qmp_line_invalid(QmpLine *out, GError *error)
+{
+	out->error = error;
+	return out->kind = QMP_LINE_INVALID;
+}
+
+QmpLineKind
+qmp_parse_line(JsonParser *parser, const char *line, gsize len,
+    gboolean greeting, QmpLine *out)
+{
+	g_autoptr(GError) err = NULL;
+	const char *why;
+	JsonObject *msg;
+
+	memset(out, 0, sizeof *out);
+	while (len > 0 && g_ascii_isspace(line[len - 1]))
+		len--;
+	if (len == 0)
+		return out->kind = QMP_LINE_BLANK;
+	if ((why = jsontext_refuse(line, len)) != NULL)
+		return qmp_line_invalid(out, g_error_new(QMP_ERROR,
+		    QMP_ERROR_PROTOCOL, "bad JSON: %s", why));
+	if (!json_parser_load_from_data(parser, line, len, &err))
+		return qmp_line_invalid(out, g_error_new(QMP_ERROR,
+		    QMP_ERROR_PROTOCOL, "bad JSON: %s", err->message));
+	out->root = json_parser_steal_root(parser);
+	if (out->root == NULL || !JSON_NODE_HOLDS_OBJECT(out->root))
+		return qmp_line_invalid(out, g_error_new_literal(QMP_ERROR,
+		    QMP_ERROR_PROTOCOL, "message is not an object"));
+	msg = json_node_get_object(out->root);
+
+	if (greeting) {
+		if (qmp_member_obj(msg, "QMP") == NULL)
+			return qmp_line_invalid(out, g_error_new_literal(
+			    QMP_ERROR, QMP_ERROR_PROTOCOL,
+			    "expected a greeting"));
+		return out->kind = QMP_LINE_GREETING;
+	}
+	if ((out->event = qmp_member_str(msg, "event")) != NULL) {
+		out->data = qmp_member_obj(msg, "data");
+		out->timestamp_us = qmp_event_time(msg);
+		return out->kind = QMP_LINE_EVENT;
+	}
+	if (json_object_has_member(msg, "return") ||
+	    json_object_has_member(msg, "error")) {
+		out->has_id = qmp_member_int(msg, "id", &out->id);
+		out->ret = json_object_get_member(msg, "return");
+		if (out->ret == NULL)
+			out->error = qmp_command_error(msg);
+		return out->kind = QMP_LINE_REPLY;
+	}
+	return qmp_line_invalid(out, g_error_new_literal(QMP_ERROR,
+	    QMP_ERROR_PROTOCOL, "unexpected message"));
+}
+
+void
+qmp_line_clear(QmpLine *line)
+{
+	g_clear_pointer(&line->root, json_node_unref);
+	g_clear_error(&line->error);
+	memset(line, 0, sizeof *line);
+}
+
 static void
-qmp_handle_reply(Qmp *qmp, JsonObject *msg)
+qmp_handle_event(Qmp *qmp, const QmpLine *ev)
+{
+	for (QmpEventHandler *h = qmp->handlers; h->name != NULL; h++) {
+		if (strcmp(h->name, ev->event) != 0 && strcmp(h->name, "*") != 0)
+			continue;
+		h->fn(qmp, ev->event, ev->data, ev->timestamp_us,
+		    qmp->user_data);
+		if (qmp->state != QMP_STATE_OPEN)
+			return;
+	}
+}
+
+static void
+qmp_handle_reply(Qmp *qmp, const QmpLine *reply)
 {
 	QmpCall *call = NULL;
-	gint64 id;
 
-	if (!qmp_member_int(msg, "id", &id)) {
+	if (!reply->has_id) {
 		/* QEMU answers a line it could not parse without an id; we
 		 * never send one, so there is nobody to tell. */
 		g_debug("QMP %s: reply without id ignored", qmp->path);
 		return;
 	}
 	for (GList *l = qmp->calls.head; l != NULL; l = l->next) {
-		if (((QmpCall *)l->data)->id == id) {
+		if (((QmpCall *)l->data)->id == reply->id) {
 			call = l->data;
 			break;
 		}
 	}
 	if (call == NULL) {
 		g_debug("QMP %s: late reply %" G_GINT64_FORMAT " dropped",
-		    qmp->path, id);
+		    qmp->path, reply->id);
 		return;
 	}
 
 	QmpReplyFn fn = call->fn;
 	gpointer user_data = call->user_data;
-	JsonNode *ret = json_object_get_member(msg, "return");
 
 	g_queue_unlink(&qmp->calls, &call->link);
 	qmp_call_free(call);
-	if (ret != NULL) {
-		fn(qmp, ret, NULL, user_data);
-	} else {
-		g_autoptr(GError) err = qmp_command_error(msg);
-
-		fn(qmp, NULL, err, user_data);
-	}
+	fn(qmp, reply->ret, reply->error, user_data);
 }
 
 static void
@@ -689,13 +752,8 @@ qmp_connect_negotiated(Qmp *qmp, JsonNode *ret, const GError *error,
 }
 
 static void
-qmp_handle_greeting(Qmp *qmp, JsonObject *msg)
+qmp_handle_greeting(Qmp *qmp)
 {
-	if (qmp_member_obj(msg, "QMP") == NULL) {
-		qmp_fail(qmp, g_error_new(QMP_ERROR, QMP_ERROR_PROTOCOL,
-		    "QMP %s: expected a greeting", qmp->path));
-		return;
-	}
 	qmp_set_state(qmp, QMP_STATE_NEGOTIATING);
 	qmp_send(qmp, "qmp_capabilities", NULL, -1, qmp_connect_negotiated,
 	    NULL);
@@ -704,41 +762,29 @@ qmp_handle_greeting(Qmp *qmp, JsonObject *msg)
 static void
 qmp_handle_line(Qmp *qmp, const char *line, gsize len)
 {
-	g_autoptr(JsonNode) root = NULL;
-	g_autoptr(GError) err = NULL;
-	JsonObject *msg;
-	const char *event;
+	QmpLine msg;
 
-	while (len > 0 && g_ascii_isspace(line[len - 1]))
-		len--;
-	if (len == 0)
-		return;
-	if (!json_parser_load_from_data(qmp->parser, line, len, &err)) {
-		qmp_fail(qmp, g_error_new(QMP_ERROR, QMP_ERROR_PROTOCOL,
-		    "QMP %s: bad JSON: %s", qmp->path, err->message));
-		return;
-	}
-	root = json_parser_steal_root(qmp->parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		qmp_fail(qmp, g_error_new(QMP_ERROR, QMP_ERROR_PROTOCOL,
-		    "QMP %s: message is not an object", qmp->path));
-		return;
-	}
-	msg = json_node_get_object(root);
-
-	if (qmp->state == QMP_STATE_GREETING) {
-		qmp_handle_greeting(qmp, msg);
-	} else if ((event = qmp_member_str(msg, "event")) != NULL) {
+	switch (qmp_parse_line(qmp->parser, line, len,
+	    qmp->state == QMP_STATE_GREETING, &msg)) {
+	case QMP_LINE_BLANK:
+		break;
+	case QMP_LINE_GREETING:
+		qmp_handle_greeting(qmp);
+		break;
+	case QMP_LINE_EVENT:
 		/* QMP sends no event before negotiation; be lenient. */
 		if (qmp->state == QMP_STATE_OPEN)
-			qmp_handle_event(qmp, event, msg);
-	} else if (json_object_has_member(msg, "return") ||
-	    json_object_has_member(msg, "error")) {
-		qmp_handle_reply(qmp, msg);
-	} else {
+			qmp_handle_event(qmp, &msg);
+		break;
+	case QMP_LINE_REPLY:
+		qmp_handle_reply(qmp, &msg);
+		break;
+	case QMP_LINE_INVALID:
 		qmp_fail(qmp, g_error_new(QMP_ERROR, QMP_ERROR_PROTOCOL,
-		    "QMP %s: unexpected message", qmp->path));
+		    "QMP %s: %s", qmp->path, msg.error->message));
+		break;
 	}
+	qmp_line_clear(&msg);
 }
 
 static GError *

@@ -124,3 +124,38 @@ void qmp_set_max_reply(Qmp *qmp, gsize bytes);
 void qmp_close(Qmp *qmp);
 
 gboolean qmp_is_open(Qmp *qmp);
+
+/* ---- One line of QEMU's output, apart from the transport ----------- */
+
+/* What a line from QEMU is.  qmp_parse_line() is everything the client
+ * reads into a line, with no socket and no Qmp, so that the unit tests and
+ * the fuzzer (tests/fuzz/fuzz-qmp.c) reach it directly. */
+typedef enum {
+	QMP_LINE_BLANK,		/* only white space: ignored */
+	QMP_LINE_GREETING,	/* {"QMP": {...}}, the first line */
+	QMP_LINE_EVENT,		/* {"event": NAME, ...} */
+	QMP_LINE_REPLY,		/* {"return": ...} or {"error": ...} */
+	QMP_LINE_INVALID,	/* not QMP; ERROR says why */
+} QmpLineKind;
+
+typedef struct {
+	QmpLineKind kind;
+	JsonNode *root;		/* owned: the whole message, or NULL */
+	const char *event;	/* EVENT: the name (borrowed from ROOT) */
+	JsonObject *data;	/* EVENT: "data" (borrowed), or NULL */
+	gint64 timestamp_us;	/* EVENT: as QmpEventFn's TIMESTAMP_US */
+	gboolean has_id;	/* REPLY: it has an integer "id"... */
+	gint64 id;		/* ...which is this */
+	JsonNode *ret;		/* REPLY: "return" (borrowed), or NULL */
+	GError *error;		/* owned.  REPLY without "return": the
+				 * QMP_ERROR_COMMAND error; INVALID: a
+				 * QMP_ERROR_PROTOCOL error */
+} QmpLine;
+
+/* Reads the LEN bytes of LINE (no newline needed, trailing white space
+ * ignored) into OUT, which the caller clears with qmp_line_clear().
+ * GREETING says the line is the first of the connection, which must be the
+ * greeting.  PARSER is any JsonParser, reused between lines. */
+QmpLineKind qmp_parse_line(JsonParser *parser, const char *line, gsize len,
+    gboolean greeting, QmpLine *out);
+void qmp_line_clear(QmpLine *line);

@@ -222,6 +222,101 @@ nested_request(int levels, const char *open, const char *leaf,
 	return g_string_free(s, FALSE);
 }
 
+/* Found by tests/fuzz: json-glib 1.6 accepts a body of two top-level
+ * values ("1{...}") and leaks one of them, a pre-authentication leak as
+ * large as the body.  The decoder refuses such a body (under ASan,
+ * LeakSanitizer reports the leak without the check). */
+static void
+test_refuse_two_values(void)
+{
+	static const char *const two[] = {
+		"1{\"method\":\"m\"}",
+		"{\"method\":\"m\"}{\"method\":\"n\"}",
+		"{\"method\":\"m\"} []",
+		"\"x\" {\"method\":\"m\"}",
+		"null{\"method\":\"m\",\"params\":[\"}\"]}",
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(two); i++) {
+		g_autofree char *msg = parse_fail(two[i]);
+
+		g_assert_cmpstr(msg, ==, "more than one JSON value");
+	}
+	/* White space around one value, and braces inside strings, are
+	 * fine. */
+	g_autoptr(RpcRequest) req = parse_ok(
+	    " \r\n{\"method\":\"m\",\"params\":[\"}{\\\"]\"]}\n\t ");
+	g_assert_cmpstr(json_array_get_string_element(req->params, 0), ==,
+	    "}{\"]");
+}
+
+/* Found by tests/fuzz/fuzz-jsonrpc: json-glib 1.6 leaks 152 bytes on each
+ * document where a high surrogate's \u escape is followed by a \u escape
+ * that is not a low surrogate.  The decoder refuses those before json-glib
+ * reads them (under ASan, LeakSanitizer reports the leak without the
+ * check), and lone surrogates too. */
+static void
+test_refuse_broken_surrogates(void)
+{
+	static const char *const broken[] = {
+		"{\"method\":\"m\",\"params\":[\"\\ud83d\\u0041\"]}",
+		"{\"method\":\"m\",\"params\":[\"\\uD83D\\uD83D\"]}",
+		/* A lone surrogate, which json-glib decodes to bytes that
+		 * are not UTF-8 (found by fuzz-jsonrpc: the reply carrying
+		 * them back did not read as JSON). */
+		"{\"method\":\"m\",\"params\":[\"\\ud83dx\"]}",
+		"{\"method\":\"m\",\"params\":[\"\\ud83d\"]}",
+		"{\"method\":\"m\",\"params\":[\"\\ude00\\ud83d\"]}",
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(broken); i++) {
+		g_autofree char *msg = parse_fail(broken[i]);
+
+		g_assert_cmpstr(msg, ==, "broken surrogate pair");
+	}
+
+	g_autoptr(RpcRequest) pair = parse_ok(
+	    "{\"method\":\"m\",\"params\":[\"\\ud83d\\ude00\"]}");
+	g_assert_cmpstr(json_array_get_string_element(pair->params, 0), ==,
+	    "\xF0\x9F\x98\x80");
+	/* An escaped backslash before "u" is no escape. */
+	g_autoptr(RpcRequest) literal = parse_ok(
+	    "{\"method\":\"m\",\"params\":[\"\\\\ud83d\\\\u0041\"]}");
+	g_assert_cmpstr(json_array_get_string_element(literal->params, 0), ==,
+	    "\\ud83d\\u0041");
+}
+
+/* Found by tests/fuzz/fuzz-jsonrpc: json-glib reads a \u escape without
+ * four hex digits on past the quote that ends the string ("\u12"a" is one
+ * string to it), so the depth scan, which ended the string there, did not
+ * count the brackets after it: a body of 100,000 '[' behind such an escape
+ * reached json-glib's recursion and overflowed the stack (a crash of
+ * ternd before authentication).  Such an escape is refused. */
+static void
+test_refuse_short_escape(void)
+{
+	static const char *const bad[] = {
+		"{\"method\":\"m\",\"params\":[\"\\ud83d\\ud\"]}",
+		"{\"method\":\"m\\udbff\\uzzzz\"}",
+		"{\"method\":\"m\",\"params\":[\"\\u12\"a\"]}",
+	};
+	g_autoptr(GString) deep = g_string_new(
+	    "{\"method\":\"m\",\"params\":[\"\\u12\"a\",");
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *msg = parse_fail(bad[i]);
+
+		g_assert_cmpstr(msg, ==, "\\u escape without four hex digits");
+	}
+	for (int i = 0; i < 100000; i++)
+		g_string_append_c(deep, '[');
+	for (int i = 0; i < 100000; i++)
+		g_string_append_c(deep, ']');
+	g_string_append(deep, "\"]}");
+	g_autofree char *msg = parse_fail_len(deep->str, deep->len);
+	g_assert_cmpstr(msg, ==, "\\u escape without four hex digits");
+}
+
 static void
 test_refuse_deep_nesting(void)
 {
@@ -455,6 +550,10 @@ main(int argc, char **argv)
 	g_test_add_func("/jsonrpc/refuse/malformed", test_refuse_malformed);
 	g_test_add_func("/jsonrpc/refuse/invalid-utf8",
 	    test_refuse_invalid_utf8);
+	g_test_add_func("/jsonrpc/refuse/two-values", test_refuse_two_values);
+	g_test_add_func("/jsonrpc/refuse/short-escape", test_refuse_short_escape);
+	g_test_add_func("/jsonrpc/refuse/broken-surrogates",
+	    test_refuse_broken_surrogates);
 	g_test_add_func("/jsonrpc/refuse/deep-nesting",
 	    test_refuse_deep_nesting);
 	g_test_add_func("/jsonrpc/reply/v1", test_reply_v1);

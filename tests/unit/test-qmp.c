@@ -878,10 +878,61 @@ test_qmp_real_qemu(void)
 	client_clear(&c);
 }
 
+/* qmp_parse_line() alone, as the fuzzer reaches it: the kinds of line,
+ * and the documents json-glib leaks on refused before it reads them
+ * (found by tests/fuzz/fuzz-qmp). */
+static void
+test_qmp_parse_line(void)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	static const char greeting[] = "{\"QMP\": {\"version\": {}, "
+	    "\"capabilities\": [\"oob\"]}}";
+	static const char event[] = "{\"timestamp\": {\"seconds\": 2, "
+	    "\"microseconds\": 5}, \"event\": \"STOP\"}";
+	static const char err[] = "{\"id\": 5, \"error\": {\"class\": "
+	    "\"CommandNotFound\", \"desc\": \"no\"}}";
+	static const char broken[] = "{\"return\": \"\\ud83d\\u0041\", "
+	    "\"id\": 1}";
+	QmpLine m;
+
+	g_assert_cmpint(qmp_parse_line(parser, " \r\n", 3, TRUE, &m), ==,
+	    QMP_LINE_BLANK);
+	qmp_line_clear(&m);
+	g_assert_cmpint(qmp_parse_line(parser, greeting, strlen(greeting),
+	    TRUE, &m), ==, QMP_LINE_GREETING);
+	qmp_line_clear(&m);
+	g_assert_cmpint(qmp_parse_line(parser, event, strlen(event), TRUE,
+	    &m), ==, QMP_LINE_INVALID);
+	g_assert_cmpstr(m.error->message, ==, "expected a greeting");
+	qmp_line_clear(&m);
+	g_assert_cmpint(qmp_parse_line(parser, event, strlen(event), FALSE,
+	    &m), ==, QMP_LINE_EVENT);
+	g_assert_cmpstr(m.event, ==, "STOP");
+	g_assert_cmpint(m.timestamp_us, ==, 2 * G_USEC_PER_SEC + 5);
+	qmp_line_clear(&m);
+	g_assert_cmpint(qmp_parse_line(parser, err, strlen(err), FALSE, &m),
+	    ==, QMP_LINE_REPLY);
+	g_assert_true(m.has_id);
+	g_assert_cmpint(m.id, ==, 5);
+	g_assert_null(m.ret);
+	g_assert_error(m.error, QMP_ERROR, QMP_ERROR_COMMAND);
+	g_assert_cmpstr(qmp_error_get_class(m.error), ==, "CommandNotFound");
+	qmp_line_clear(&m);
+	g_assert_cmpint(qmp_parse_line(parser, broken, strlen(broken), FALSE,
+	    &m), ==, QMP_LINE_INVALID);
+	g_assert_cmpstr(m.error->message, ==, "bad JSON: broken surrogate pair");
+	qmp_line_clear(&m);
+	g_assert_cmpint(qmp_parse_line(parser, "1{\"return\": {}}", 15, FALSE,
+	    &m), ==, QMP_LINE_INVALID);
+	g_assert_cmpstr(m.error->message, ==, "bad JSON: more than one JSON value");
+	qmp_line_clear(&m);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/qmp/parse-line", test_qmp_parse_line);
 	g_test_add_func("/qmp/connect", test_qmp_connect);
 	g_test_add_func("/qmp/connect-timeout", test_qmp_connect_timeout);
 	g_test_add_func("/qmp/connect-missing", test_qmp_connect_missing);
