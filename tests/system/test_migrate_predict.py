@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import MIB, TERN, Ternd, guest_vm_record
+from conftest import MIB, TERN, Ternd, close_all, guest_vm_record
 from migration_helpers import (Console, Host, assert_no_vm, assert_running,
                                memcheck_args, short_dir, token, vm_pid)
 from policy_helpers import (CPU_MODEL, SMALL_CPU, TlsTernd, limit_cpu,
@@ -57,8 +57,7 @@ def env(guest):
         yield e
         ok = True
     finally:
-        for t in ts:
-            t.close()
+        close_all(ts)
         if ok:
             shutil.rmtree(base, ignore_errors=True)
         else:
