@@ -1,7 +1,13 @@
 #!/bin/bash
 # Sets up a fresh Debian 12 machine (packages, build, test guest) and runs
 # every test: the GTest unit tests through meson, then the pytest system
-# tests that start real ternd daemons and real QEMU guests.
+# tests that start real ternd daemons and real QEMU guests.  Then the same
+# unit and system tests again on a second build, build-asan, compiled with
+# AddressSanitizer and UndefinedBehaviorSanitizer: any sanitizer report
+# fails the run (docs/reliability.md, "Sanitizers").
+#
+# TERN_TEST_QUICK=1 skips the sanitizer pass (a developer's quick loop).
+# Arguments are passed to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +18,20 @@ bash tools/guest/build.sh >/dev/null
 
 meson test -C build --print-errorlogs
 /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/system "$@"
+
+if [ "${TERN_TEST_QUICK:-0}" = 1 ]; then
+	echo "test.sh: TERN_TEST_QUICK=1, sanitizer pass skipped"
+	exit 0
+fi
+# UBSan stops at its first report (-fno-sanitize-recover), so a report is
+# a failed test; frame pointers make the reports' stacks whole.
+[ -d build-asan ] || meson setup build-asan \
+	-Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args='-fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
+	-Dc_link_args=-fno-sanitize-recover=undefined
+ninja -C build-asan
+start=$(date +%s)
+meson test -C build-asan --print-errorlogs
+TERN_BUILD_DIR=build-asan /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+	tests/system "$@"
+echo "test.sh: sanitizer pass took $(( $(date +%s) - start )) s"
