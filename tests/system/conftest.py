@@ -64,9 +64,10 @@ TIME_SCALE = float(os.environ.get("TERN_TEST_TIME_SCALE",
 
 
 def sanitizer_env(report_dir, env=None):
-    """A copy of ENV (default os.environ) whose ASan/LSan/UBSan reports go
-    to files REPORT_DIR/asan.PID and REPORT_DIR/ubsan.PID, and whose first
-    report ends the process."""
+    """A copy of ENV (default os.environ) whose ASan/LSan reports go to
+    files REPORT_DIR/asan.PID (UBSan's to REPORT_DIR/ubsan.PID in a build
+    without ASan, else to stderr), and whose first report ends the
+    process."""
     e = dict(os.environ if env is None else env)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +78,16 @@ def sanitizer_env(report_dir, env=None):
     e["UBSAN_OPTIONS"] = ("print_stacktrace=1:halt_on_error=1:"
                           f"log_path={report_dir / 'ubsan'}")
     return e
+
+
+def sanitizer_note_stderr(report_dir, what, stderr):
+    """Keeps a sanitizer report found in a command's captured STDERR as a
+    report file in REPORT_DIR: UBSan in a build with ASan prints to stderr
+    whatever log_path says."""
+    if stderr and any(m in stderr for m in SANITIZER_MARKS):
+        n = len(list(Path(report_dir).glob("stderr-san.*")))
+        (Path(report_dir) / f"stderr-san.{n}").write_text(
+            f"{what}:\n{stderr}")
 
 
 def sanitizer_reports(report_dir, logs=()):
@@ -107,8 +118,10 @@ def _no_sanitizer_reports():
     yield
     found = sanitizer_reports(SESSION_REPORTS)
     if found:
+        seen = SESSION_REPORTS / "seen"
+        seen.mkdir(exist_ok=True)
         for f in SESSION_REPORTS.glob("*san.*"):
-            f.rename(f.with_name("seen-" + f.name))
+            f.rename(seen / f.name)
         pytest.fail("sanitizer report from a process the test ran:\n"
                     + found, pytrace=False)
 
@@ -294,10 +307,14 @@ class Ternd:
         return f"http://127.0.0.1:{self.port}/"
 
     def admin(self, *args, input=None, check=True):
-        return subprocess.run([str(TERND), "--state-dir", str(self.state_dir),
-                               *args], input=input, capture_output=True,
-                              text=True, timeout=30, check=check,
-                              env=self.env)
+        p = subprocess.run([str(TERND), "--state-dir", str(self.state_dir),
+                            *args], input=input, capture_output=True,
+                           text=True, timeout=30, env=self.env)
+        sanitizer_note_stderr(self.report_dir, "ternd " + " ".join(args),
+                              p.stderr)
+        if check:
+            p.check_returncode()
+        return p
 
     def user_add(self, name, password, role):
         self.admin("user", "add", name, "--role", role, input=password + "\n")
@@ -424,8 +441,13 @@ class Ternd:
             pwfile.write_text("adminpw\n")
             cmd += ["-c", f"http://127.0.0.1:{self.port}", "--user", "admin",
                     "--password-file", str(pwfile)]
-        return subprocess.run(cmd + list(args), capture_output=True,
-                              text=True, timeout=timeout, check=check, env=e)
+        p = subprocess.run(cmd + list(args), capture_output=True,
+                           text=True, timeout=timeout, env=e)
+        sanitizer_note_stderr(self.report_dir, "tern " + " ".join(args),
+                              p.stderr)
+        if check:
+            p.check_returncode()
+        return p
 
 
 def close_all(ternds):
