@@ -374,6 +374,7 @@ dst_destroy(Dst *d)
 	g_free(d->vm_uuid);
 	g_free(d->data_key);
 	g_free(d->direct_uri);
+	migrate_options_clear(&d->opts);
 	g_free(d);
 }
 
@@ -669,7 +670,7 @@ dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 		vm_set(api, vm, NULL, "domid", json_node_init_int(
 			       json_node_alloc(), qemu_vm_pid(qv)), NULL);
 	qemu_vm_set_hook(qv, dst_on_event, d);
-	qemu_vm_on_exit(qv, dst_vm_gone, g_strdup(d->id));
+	qemu_vm_on_exit_full(qv, dst_vm_gone, g_strdup(d->id), g_free);
 	migrate_qemu_prepare(api, vm_ref, d->psk, FALSE, &d->opts,
 			     dst_prepared, dst_hold(d));
 }

@@ -34,10 +34,23 @@
 #define MiB (1024 * 1024)
 #define QEMU_CONNECT_MS 5000
 
+/* A waiter owns its DATA through DESTROY (if any): freed once, after
+ * DONE ran or when the VM is dropped without DONE (stop_wait_free). */
 typedef struct {
 	QemuDoneFn done;
 	gpointer data;
+	GDestroyNotify destroy;
 } StopWait;
+
+static void
+stop_wait_free(gpointer p)
+{
+	StopWait *w = p;
+
+	if (w != NULL && w->destroy != NULL)
+		w->destroy(w->data);
+	g_free(w);
+}
 
 struct QemuVm {
 	QemuDriver *drv;
@@ -116,8 +129,8 @@ qemu_vm_free(QemuVm *qv)
 		qmp_close(qv->qmp);
 		qmp_unref(qv->qmp);
 	}
-	g_list_free_full(qv->stop_waiters, g_free);
-	g_free(qv->reboot_waiter);
+	g_list_free_full(qv->stop_waiters, stop_wait_free);
+	stop_wait_free(qv->reboot_waiter);
 	g_free(qv->ref);
 	g_free(qv->uuid);
 	g_free(qv->dir);
@@ -296,20 +309,31 @@ qemu_vm_reboot_now(QemuVm *qv)
 	qmp_call(qv->qmp, "cont", NULL, qemu_ignore_reply, "cont");
 	qmp_call(qv->qmp, "set-action", a, qemu_ignore_reply, "set-action");
 	w->done(qv->drv->api, qv->ref, NULL, w->data);
-	g_free(w);
+	stop_wait_free(w);
+}
+
+void
+qemu_vm_on_exit_full(QemuVm *qv, QemuDoneFn done, gpointer user_data,
+		     GDestroyNotify destroy)
+{
+	StopWait *w;
+
+	if (qv == NULL) {
+		if (destroy != NULL)
+			destroy(user_data);
+		return;
+	}
+	w = g_new0(StopWait, 1);
+	w->done = done;
+	w->data = user_data;
+	w->destroy = destroy;
+	qv->stop_waiters = g_list_append(qv->stop_waiters, w);
 }
 
 void
 qemu_vm_on_exit(QemuVm *qv, QemuDoneFn done, gpointer user_data)
 {
-	StopWait *w;
-
-	if (qv == NULL)
-		return;
-	w = g_new0(StopWait, 1);
-	w->done = done;
-	w->data = user_data;
-	qv->stop_waiters = g_list_append(qv->stop_waiters, w);
+	qemu_vm_on_exit_full(qv, done, user_data, NULL);
 }
 
 void
@@ -716,7 +740,7 @@ qemu_vm_gone(QemuVm *qv, const char *reason)
 		StopWait *w = l->data;
 		w->done(api, ref, NULL, w->data);
 	}
-	g_list_free_full(waiters, g_free);
+	g_list_free_full(waiters, stop_wait_free);
 }
 
 static gboolean

@@ -56,6 +56,11 @@ void qemu_vm_stop(Api *api, const char *vm_ref, const char *reason,
 		  QemuDoneFn done, gpointer user_data);
 /* Calls DONE when the VM's QEMU goes away (the guest powered off). */
 void qemu_vm_on_exit(QemuVm *qv, QemuDoneFn done, gpointer user_data);
+/* Likewise, and DESTROY frees USER_DATA exactly once: after DONE, or when
+ * the VM is forgotten without going away (killed, driver freed), or at
+ * once when QV is NULL. */
+void qemu_vm_on_exit_full(QemuVm *qv, QemuDoneFn done, gpointer user_data,
+			  GDestroyNotify destroy);
 /* Makes the guest's next power-off a reset instead (QEMU's set-action
  * shutdown=pause, then system_reset and cont); DONE is called after the
  * reset, or when the VM goes away. */

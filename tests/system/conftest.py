@@ -9,6 +9,15 @@ see the wire exactly as any XAPI client does.
 Nothing here sleeps blindly: every wait polls a condition with a deadline
 (`wait_for`).  Teardown SIGTERMs the daemon and kills every QEMU whose pid
 is in the run directory, because QEMU outlives ternd by design.
+
+Sanitizers: every ternd and tern started here runs with ASAN_OPTIONS and
+UBSAN_OPTIONS that write reports to files (`sanitizer_env`); a build
+without sanitizers ignores them.  Teardown fails the test when a report
+file exists or a daemon's log holds one (`sanitizer_reports`), so a build
+with `-Db_sanitize=address,undefined` (TERN_BUILD_DIR=build-asan) turns
+every AddressSanitizer, LeakSanitizer or UBSan report into a failure.
+Deadlines in `wait_for` are multiplied by TERN_TEST_TIME_SCALE (default 3
+for a sanitizer build, else 1), since such a build runs slower.
 """
 
 import http.client
@@ -33,11 +42,94 @@ GUEST_BUILD = ROOT / "tools" / "guest" / "build.sh"
 
 PV_ARGS = "console=ttyS0 quiet memcheck.mib=16 memcheck.rate=4 memcheck.interval_ms=300"
 MIB = 1024 * 1024
+LSAN_SUPP = ROOT / "tests" / "lsan.supp"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
+
+
+def _sanitized_build():
+    """True when BUILD was configured with -Db_sanitize other than none."""
+    try:
+        opts = json.loads((BUILD / "meson-info" / "intro-buildoptions.json")
+                          .read_text())
+    except (OSError, ValueError):
+        return False
+    return any(o.get("name") == "b_sanitize" and o.get("value") != "none"
+               for o in opts)
+
+
+SANITIZED = _sanitized_build()
+TIME_SCALE = float(os.environ.get("TERN_TEST_TIME_SCALE",
+                                  "3" if SANITIZED else "1"))
+
+
+def sanitizer_env(report_dir, env=None):
+    """A copy of ENV (default os.environ) whose ASan/LSan reports go to
+    files REPORT_DIR/asan.PID (UBSan's to REPORT_DIR/ubsan.PID in a build
+    without ASan, else to stderr), and whose first report ends the
+    process."""
+    e = dict(os.environ if env is None else env)
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    e["ASAN_OPTIONS"] = ("abort_on_error=0:halt_on_error=1:detect_leaks=1:"
+                         "fast_unwind_on_malloc=0:"
+                         f"log_path={report_dir / 'asan'}")
+    e["LSAN_OPTIONS"] = f"suppressions={LSAN_SUPP}:print_suppressions=0"
+    e["UBSAN_OPTIONS"] = ("print_stacktrace=1:halt_on_error=1:"
+                          f"log_path={report_dir / 'ubsan'}")
+    return e
+
+
+def sanitizer_note_stderr(report_dir, what, stderr):
+    """Keeps a sanitizer report found in a command's captured STDERR as a
+    report file in REPORT_DIR: UBSan in a build with ASan prints to stderr
+    whatever log_path says."""
+    if stderr and any(m in stderr for m in SANITIZER_MARKS):
+        n = len(list(Path(report_dir).glob("stderr-san.*")))
+        (Path(report_dir) / f"stderr-san.{n}").write_text(
+            f"{what}:\n{stderr}")
+
+
+def sanitizer_reports(report_dir, logs=()):
+    """The text of every sanitizer report in REPORT_DIR and of every log in
+    LOGS that contains one; empty when there is none."""
+    out = []
+    for f in sorted(Path(report_dir).glob("*san.*")):
+        out.append(f"--- {f} ---\n" + f.read_text(errors="replace"))
+    for log in logs:
+        try:
+            text = Path(log).read_text(errors="replace")
+        except OSError:
+            continue
+        if any(m in text for m in SANITIZER_MARKS):
+            out.append(f"--- {log} ---\n" + text[-20000:])
+    return "\n".join(out)
+
+
+# Tests that run tern or ternd themselves (not through Ternd) inherit
+# these: their reports land in one directory per session, checked after
+# each test by the autouse fixture below.
+SESSION_REPORTS = Path(tempfile.mkdtemp(prefix="tern-san-"))
+os.environ.update(sanitizer_env(SESSION_REPORTS))
+
+
+@pytest.fixture(autouse=True)
+def _no_sanitizer_reports():
+    yield
+    found = sanitizer_reports(SESSION_REPORTS)
+    if found:
+        seen = SESSION_REPORTS / "seen"
+        seen.mkdir(exist_ok=True)
+        for f in SESSION_REPORTS.glob("*san.*"):
+            f.rename(seen / f.name)
+        pytest.fail("sanitizer report from a process the test ran:\n"
+                    + found, pytrace=False)
 
 
 def wait_for(predicate, timeout, what, interval=0.02):
     """Polls PREDICATE until it returns a truthy value, which is returned.
-    Fails the test naming WHAT after TIMEOUT seconds."""
+    Fails the test naming WHAT after TIMEOUT (times TIME_SCALE) seconds."""
+    timeout = timeout * TIME_SCALE
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
@@ -197,7 +289,6 @@ class Ternd:
         # on HOST, an address of that namespace (tests/system/netns.py).
         self.netns = netns
         self.host = host
-        self.env = env
         self.tls = tls
         self.base = Path(base)
         self.state_dir = self.base / "state"
@@ -211,6 +302,11 @@ class Ternd:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = self.base / "ternd.log"
+        self.report_dir = self.base / "sanitizer"
+        # ENV: extra variables for ternd (e.g. TERN_TEST_HOLD), on top of
+        # the sanitizers' report settings.
+        self.env = sanitizer_env(self.report_dir,
+                                 dict(os.environ, **(env or {})))
         self.qemu_pids = set()
         for name, pw, role in users:
             self.user_add(name, pw, role)
@@ -221,9 +317,14 @@ class Ternd:
         return f"{scheme}://{self.host}:{self.port}/"
 
     def admin(self, *args, input=None, check=True):
-        return subprocess.run([str(TERND), "--state-dir", str(self.state_dir),
-                               *args], input=input, capture_output=True,
-                              text=True, timeout=30, check=check)
+        p = subprocess.run([str(TERND), "--state-dir", str(self.state_dir),
+                            *args], input=input, capture_output=True,
+                           text=True, timeout=30, env=self.env)
+        sanitizer_note_stderr(self.report_dir, "ternd " + " ".join(args),
+                              p.stderr)
+        if check:
+            p.check_returncode()
+        return p
 
     def user_add(self, name, password, role):
         self.admin("user", "add", name, "--role", role, input=password + "\n")
@@ -239,7 +340,7 @@ class Ternd:
              *([] if self.tls else ["--no-tls"]),
              "--log-level", "debug", *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            env=dict(os.environ, **self.env) if self.env else None)
+            env=self.env)
         wait_for(self._answers, timeout, "ternd to answer on its port")
         wait_for(lambda: os.path.exists(self.socket), timeout,
                  "ternd's unix socket")
@@ -274,6 +375,7 @@ class Ternd:
     def stop(self, timeout=10):
         if self.proc is None or self.proc.poll() is not None:
             return
+        timeout *= TIME_SCALE
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
@@ -310,13 +412,22 @@ class Ternd:
                 except OSError:
                     pass
 
+    def sanitizer_reports(self):
+        return sanitizer_reports(self.report_dir, [self.log_path])
+
     def close(self):
+        """Stops ternd and its QEMUs; fails the test if ternd, its admin
+        commands or the CLI run through tern() left a sanitizer report."""
         try:
             if self.alive():
                 self.stop()
         finally:
             self.kill_qemus()
             shutil.rmtree(self.run_dir, ignore_errors=True)
+        found = self.sanitizer_reports()
+        if found:
+            pytest.fail(f"sanitizer report from {self.base}:\n" + found,
+                        pytrace=False)
 
     # Clients.
     def xapi(self, user="admin", password="adminpw"):
@@ -342,7 +453,7 @@ class Ternd:
 
     def tern(self, *args, remote=False, check=False, timeout=60, env=None):
         """Runs the CLI; returns CompletedProcess (text)."""
-        e = dict(os.environ)
+        e = dict(self.env)
         e.pop("TERN_USER", None)
         e.pop("TERN_PASSWORD", None)
         e["TERN_SOCKET"] = self.socket
@@ -354,8 +465,26 @@ class Ternd:
             pwfile.write_text("adminpw\n")
             cmd += ["-c", f"http://127.0.0.1:{self.port}", "--user", "admin",
                     "--password-file", str(pwfile)]
-        return subprocess.run(cmd + list(args), capture_output=True,
-                              text=True, timeout=timeout, check=check, env=e)
+        p = subprocess.run(cmd + list(args), capture_output=True,
+                           text=True, timeout=timeout, env=e)
+        sanitizer_note_stderr(self.report_dir, "tern " + " ".join(args),
+                              p.stderr)
+        if check:
+            p.check_returncode()
+        return p
+
+
+def close_all(ternds):
+    """Closes every ternd of TERNDS, then fails with every sanitizer
+    report they left (one failing does not keep the others running)."""
+    failures = []
+    for t in ternds:
+        try:
+            t.close()
+        except pytest.fail.Exception as exc:
+            failures.append(str(exc))
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
 
 
 @pytest.fixture
@@ -370,8 +499,7 @@ def ternd_factory(tmp_path):
         return t
 
     yield make
-    for t in made:
-        t.close()
+    close_all(made)
 
 
 @pytest.fixture

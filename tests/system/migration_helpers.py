@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (TERND, Ternd, XapiFailure, guest_vm_record, pid_alive,
-                      wait_for)
+from conftest import (TERND, TIME_SCALE, Ternd, XapiFailure, close_all,
+                      guest_vm_record, pid_alive, wait_for)
 
 STATUS_RE = re.compile(
     r"^MEMCHECK seq=(?P<seq>\d+) uptime_ms=(?P<uptime_ms>\d+) "
@@ -135,7 +135,8 @@ class HidingTernd(Ternd):
              "--run-dir", str(self.run_dir), "--socket", self.socket,
              "--listen", f"127.0.0.1:{self.port}", "--no-tls",
              "--log-level", "debug", *self.extra_args],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            env=self.env)
         wait_for(self._answers, timeout, "ternd to answer on its port")
         wait_for(lambda: os.path.exists(self.socket), timeout,
                  "ternd's unix socket")
@@ -157,8 +158,7 @@ def make_hosts(request, hide_on_b=()):
             t.start()
         yield Host(made[0], "A"), Host(made[1], "B")
     finally:
-        for t in made:
-            t.close()
+        close_all(made)
         if request.session.testsfailed > failed_before:
             for t in made:
                 print(f"\n--- {t.log_path} (kept) ---\n"
@@ -230,10 +230,12 @@ def boot_guest(host, guest, lines=2, **kw):
     host.api.call("VM.start", vm, False, False)
     uuid = host.api.call("VM.get_uuid", vm)
     con = Console(host.console_path(uuid))
-    deadline = time.monotonic() + 40
+    boot_s = 40 * TIME_SCALE
+    deadline = time.monotonic() + boot_s
     while len(con.status()) < lines:
         if time.monotonic() > deadline:
-            pytest.fail(f"no {lines} MEMCHECK lines on {host.name} after 40 s;"
+            pytest.fail(f"no {lines} MEMCHECK lines on {host.name} after "
+                        f"{boot_s:g} s;"
                         f" power_state "
                         f"{host.api.call('VM.get_power_state', vm)}, console:\n"
                         + con.text()[-1500:] + "\nternd log:\n" + host.log_tail(30))

@@ -61,7 +61,8 @@ class TlsTernd(Ternd):
              "--run-dir", str(self.run_dir), "--socket", self.socket,
              "--listen", f"127.0.0.1:{self.port}",
              "--log-level", "debug", *self.extra_args],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            env=self.env)
         wait_for(self._answers, timeout, "ternd to answer on its TLS port")
         wait_for(lambda: os.path.exists(self.socket), timeout,
                  "ternd's unix socket")

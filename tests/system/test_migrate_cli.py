@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import TERN
+from conftest import SESSION_REPORTS, TERN, sanitizer_note_stderr
 from migration_helpers import (Console, assert_continues, assert_gone,
                                assert_no_vm, assert_running, boot_guest,
                                create_guest, hosts, vm_pid)
@@ -27,6 +27,7 @@ def tern(a, b, *args, password="adminpw", timeout=120):
            "--to", b.url, "--user", "admin", "--password-file", str(pwfile)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
+    sanitizer_note_stderr(SESSION_REPORTS, "tern", p.stderr)
     print(f"$ {' '.join(cmd[1:])}\n-> {p.returncode}\n{p.stdout}{p.stderr}")
     return p
 

@@ -13,7 +13,8 @@ import subprocess
 
 import pytest
 
-from conftest import MIB, TERN, Ternd, guest_vm_record
+from conftest import (MIB, SESSION_REPORTS, TERN, Ternd, close_all,
+                      guest_vm_record, sanitizer_note_stderr)
 from migration_helpers import (Console, Host, assert_no_vm, assert_running,
                                memcheck_args, short_dir, token, vm_pid)
 from policy_helpers import (CPU_MODEL, SMALL_CPU, TlsTernd, limit_cpu,
@@ -57,8 +58,7 @@ def env(guest):
         yield e
         ok = True
     finally:
-        for t in ts:
-            t.close()
+        close_all(ts)
         if ok:
             shutil.rmtree(base, ignore_errors=True)
         else:
@@ -73,6 +73,7 @@ def tern_test(env, *extra):
            "--password-file", str(env.pwfile),
            "--to-fingerprint", env.tb.fingerprint(), "--test", *extra]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    sanitizer_note_stderr(SESSION_REPORTS, "tern", p.stderr)
     print("$", " ".join(cmd), f"\n-> {p.returncode}\nstdout:\n{p.stdout}"
           f"stderr:\n{p.stderr}")
     return p

@@ -24,7 +24,7 @@ import shutil
 
 import pytest
 
-from conftest import MIB, XapiFailure, guest_vm_record
+from conftest import MIB, XapiFailure, close_all, guest_vm_record
 from migration_helpers import (Console, HidingTernd, Host, assert_no_vm,
                                assert_running, memcheck_args, short_dir,
                                start_migration, token, vm_pid, wait_task)
@@ -76,8 +76,7 @@ def env(guest):
         yield e
         ok = True
     finally:
-        for t in ts:
-            t.close()
+        close_all(ts)
         e.kernel.cleanup()
         if ok:
             shutil.rmtree(base, ignore_errors=True)
