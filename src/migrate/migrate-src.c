@@ -16,7 +16,12 @@
  *            the phase is journaled, and only then does QEMU go on.
  * CONFIRM    the destination says RUNNING; our QEMU is killed, our record
  *            removed.  Without word from it, we ask it (TERN-QUERY) and
- *            never resume our copy unless it says the VM is not there.
+ *            never resume our copy unless it answers "aborted" ("unknown"
+ *            is not enough: see migrate-dst.c, "Tombstones").
+ *
+ * Every wait on the destination is bounded (channel.h: 30 s of silence
+ * fails a channel; the control channel pings every 10 s), so a frozen
+ * destination is an abort before SWITCHOVER and a question after it.
  *
  * Before SWITCHOVER every failure (cancel, max_duration, the destination
  * going away, QEMU failing) ends in ABORTED: QEMU's migration cancelled,
