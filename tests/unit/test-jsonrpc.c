@@ -320,6 +320,25 @@ test_refuse_short_escape(void)
 /* Found by tests/fuzz/fuzz-jsonrpc: json-glib reads 1e400 as infinity,
  * and the reply that carried it back ("inf.0") was not JSON.  Refused, as
  * XML-RPC refuses it in a <double>; large finite numbers still pass. */
+/* Found by tests/fuzz/fuzz-jsonrpc: json-glib takes GScanner's octal
+ * escapes, "\200" being the byte 0x80, which is not UTF-8 and made the
+ * reply carrying it back unreadable.  Only JSON's escapes pass. */
+static void
+test_refuse_octal_escape(void)
+{
+	g_autofree char *msg = parse_fail(
+	    "{\"method\":\"m\",\"params\":[\"\\200e9\"]}");
+	g_autofree char *msg2 = parse_fail(
+	    "{\"method\":\"m\",\"params\":[\"\\q\"]}");
+
+	g_assert_cmpstr(msg, ==, "not a JSON escape");
+	g_assert_cmpstr(msg2, ==, "not a JSON escape");
+	g_autoptr(RpcRequest) req = parse_ok(
+	    "{\"method\":\"m\",\"params\":[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]}");
+	g_assert_cmpstr(json_array_get_string_element(req->params, 0), ==,
+	    "\"\\/\b\f\n\r\t");
+}
+
 static void
 test_refuse_infinite_number(void)
 {
@@ -574,6 +593,7 @@ main(int argc, char **argv)
 	g_test_add_func("/jsonrpc/refuse/invalid-utf8",
 	    test_refuse_invalid_utf8);
 	g_test_add_func("/jsonrpc/refuse/two-values", test_refuse_two_values);
+	g_test_add_func("/jsonrpc/refuse/octal-escape", test_refuse_octal_escape);
 	g_test_add_func("/jsonrpc/refuse/infinite-number",
 	    test_refuse_infinite_number);
 	g_test_add_func("/jsonrpc/refuse/short-escape", test_refuse_short_escape);
