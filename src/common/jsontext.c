@@ -4,6 +4,8 @@
  */
 #include "common/jsontext.h"
 
+#include <string.h>
+
 /* The value of the four hex digits at P, or -1 when they are not four hex
  * digits. */
 static int
@@ -21,7 +23,8 @@ jsontext_hex4(const char *p)
 	return v;
 }
 
-/* NULL when every \u escape in TEXT has four hex digits and is no half of
+/* NULL when every escape in TEXT is one of JSON's, every \u escape has
+ * four hex digits and is no half of
  * a surrogate pair without the other half (a high surrogate \uD800-\uDBFF
  * not followed by the \u escape of a low one \uDC00-\uDFFF, or a low one
  * alone); otherwise why not.  json-glib takes fewer or other characters
@@ -34,6 +37,11 @@ jsontext_escapes(const char *text, gsize len)
 		if (text[i] != '\\')
 			continue;
 		if (text[i + 1] != 'u') {
+			/* json-glib also takes GScanner's octal and other
+			 * escapes ("\200" is byte 0x80, not UTF-8). */
+			if (strchr("\"\\/bfnrt", text[i + 1]) == NULL ||
+			    text[i + 1] == 0)
+				return "not a JSON escape";
 			i++;		/* a two-character escape */
 			continue;
 		}

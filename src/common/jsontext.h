@@ -12,9 +12,10 @@
  * And it reads a \u escape without four hex digits on past the quote
  * that ends the string for every other reader (jsonscan's depth count
  * included: a body of 1 MB "[" behind such an escape overflowed json-glib's
- * stack), and decodes a lone surrogate ("\ud83d" not followed by a low one)
- * into bytes that are not UTF-8, which a reply would then carry to every
- * client that reads the record.  All three are refused by
+ * stack); and it decodes a lone surrogate ("\ud83d" not followed by a low
+ * one) and GScanner's octal escapes ("\200") into bytes that are not
+ * UTF-8, which a reply would then carry to every client that reads the
+ * record.  All of these are refused by
  * jsontext_refuse(), which every decoder of JSON from the network or from
  * QEMU calls first (QEMU itself never writes a lone surrogate).
  */
@@ -24,5 +25,5 @@
 
 /* NULL when json-glib may read TEXT's LEN bytes; otherwise why not, as a
  * static string ("more than one JSON value", "broken surrogate pair",
- * "\u escape without four hex digits"). */
+ * "\u escape without four hex digits", "not a JSON escape"). */
 const char *jsontext_refuse(const char *text, gsize len);

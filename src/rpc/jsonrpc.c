@@ -13,6 +13,7 @@
  */
 #include "rpc/jsonrpc.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "common/jsonscan.h"
@@ -67,6 +68,39 @@ jsonrpc_prescan(const char *body, gsize len, GError **error)
 	return TRUE;
 }
 
+/* FALSE when a number in NODE did not fit a double (json-glib reads 1e400
+ * as infinity, which no JSON reply can carry back; XML-RPC refuses it in
+ * a <double> too).  The depth is bounded by the scan before the parse. */
+static gboolean
+jsonrpc_finite(JsonNode *node)
+{
+	switch (JSON_NODE_TYPE(node)) {
+	case JSON_NODE_OBJECT: {
+		JsonObjectIter it;
+		JsonNode *member;
+
+		json_object_iter_init(&it, json_node_get_object(node));
+		while (json_object_iter_next(&it, NULL, &member))
+			if (!jsonrpc_finite(member))
+				return FALSE;
+		return TRUE;
+	}
+	case JSON_NODE_ARRAY: {
+		JsonArray *a = json_node_get_array(node);
+
+		for (guint i = 0; i < json_array_get_length(a); i++)
+			if (!jsonrpc_finite(json_array_get_element(a, i)))
+				return FALSE;
+		return TRUE;
+	}
+	case JSON_NODE_VALUE:
+		return json_node_get_value_type(node) != G_TYPE_DOUBLE ||
+		    isfinite(json_node_get_double(node));
+	default:
+		return TRUE;
+	}
+}
+
 static JsonNode *
 jsonrpc_load(const char *body, gsize len, GError **error)
 {
@@ -98,6 +132,11 @@ jsonrpc_load(const char *body, gsize len, GError **error)
 	JsonNode *root = json_parser_steal_root(parser);
 	if (root == NULL) {
 		xerr_set(error, JSONRPC_UNMARSHAL, "empty request", NULL);
+		return NULL;
+	}
+	if (!jsonrpc_finite(root)) {
+		xerr_set(error, JSONRPC_UNMARSHAL, "number out of range", NULL);
+		json_node_unref(root);
 		return NULL;
 	}
 	return root;

@@ -317,6 +317,48 @@ test_refuse_short_escape(void)
 	g_assert_cmpstr(msg, ==, "\\u escape without four hex digits");
 }
 
+/* Found by tests/fuzz/fuzz-jsonrpc: json-glib reads 1e400 as infinity,
+ * and the reply that carried it back ("inf.0") was not JSON.  Refused, as
+ * XML-RPC refuses it in a <double>; large finite numbers still pass. */
+/* Found by tests/fuzz/fuzz-jsonrpc: json-glib takes GScanner's octal
+ * escapes, "\200" being the byte 0x80, which is not UTF-8 and made the
+ * reply carrying it back unreadable.  Only JSON's escapes pass. */
+static void
+test_refuse_octal_escape(void)
+{
+	g_autofree char *msg = parse_fail(
+	    "{\"method\":\"m\",\"params\":[\"\\200e9\"]}");
+	g_autofree char *msg2 = parse_fail(
+	    "{\"method\":\"m\",\"params\":[\"\\q\"]}");
+
+	g_assert_cmpstr(msg, ==, "not a JSON escape");
+	g_assert_cmpstr(msg2, ==, "not a JSON escape");
+	g_autoptr(RpcRequest) req = parse_ok(
+	    "{\"method\":\"m\",\"params\":[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]}");
+	g_assert_cmpstr(json_array_get_string_element(req->params, 0), ==,
+	    "\"\\/\b\f\n\r\t");
+}
+
+static void
+test_refuse_infinite_number(void)
+{
+	static const char *const bad[] = {
+		"{\"method\":\"m\",\"params\":[{\"n\":[3.5e400]}]}",
+		"{\"method\":\"m\",\"params\":[-1e99999]}",
+		"{\"method\":\"m\",\"id\":1e400}",
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *msg = parse_fail(bad[i]);
+
+		g_assert_cmpstr(msg, ==, "number out of range");
+	}
+	g_autoptr(RpcRequest) req = parse_ok(
+	    "{\"method\":\"m\",\"params\":[1.7e308]}");
+	g_assert_cmpfloat(json_array_get_double_element(req->params, 0), ==,
+	    1.7e308);
+}
+
 static void
 test_refuse_deep_nesting(void)
 {
@@ -551,6 +593,9 @@ main(int argc, char **argv)
 	g_test_add_func("/jsonrpc/refuse/invalid-utf8",
 	    test_refuse_invalid_utf8);
 	g_test_add_func("/jsonrpc/refuse/two-values", test_refuse_two_values);
+	g_test_add_func("/jsonrpc/refuse/octal-escape", test_refuse_octal_escape);
+	g_test_add_func("/jsonrpc/refuse/infinite-number",
+	    test_refuse_infinite_number);
 	g_test_add_func("/jsonrpc/refuse/short-escape", test_refuse_short_escape);
 	g_test_add_func("/jsonrpc/refuse/broken-surrogates",
 	    test_refuse_broken_surrogates);
