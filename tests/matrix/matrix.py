@@ -32,7 +32,10 @@ A cell PASSes when, after the fault has healed, within BOUND_S seconds:
      it) and says why;
   4. while the fault lasted, every API call to a daemon that was not
      frozen answered within PROBE_TIMEOUT_S.
-A VM left paused (no new MEMCHECK lines) is a FAILED cell.
+A VM left paused (no new MEMCHECK lines) is a FAILED cell.  One exception
+to 1: a source QEMU killed before the destination has the whole VM
+destroys the only copy; that cell passes with the VM Halted at the
+source (its task failed with a reason) and nothing at the destination.
 
 Usage:
     tools/fault-matrix.sh [--jobs N] [--faults a,b] [--phases x,y]
@@ -226,8 +229,18 @@ class Cell:
             return True, "success"
         return True, f"{rec['status']}: {' '.join(rec['error_info'])}"
 
+    def lost_by_fault(self, st):
+        """The source QEMU killed before the destination had the whole
+        VM: the fault itself destroyed the only copy, so the right end is
+        the VM Halted at the source and nothing at the destination."""
+        return (self.fault == "src-qemu-kill" and self.phase != "confirm"
+                and st["a"][0] == "Halted" and not st["a"][1]
+                and st["b"] == (None, [], False))
+
     def decided(self, st):
         """None when decided and consistent, else what is wrong."""
+        if self.lost_by_fault(st):
+            return None
         holders = [s for s in "ab" if st[s][0] is not None]
         problems = []
         if len(st["a"][1]) + len(st["b"][1]) != 1:
@@ -344,6 +357,9 @@ class Cell:
             problems.append(f"not decided {BOUND_S} s after the fault "
                             f"healed: task {why}; {wrong or 'records ok'}; "
                             + self.where(st))
+        elif self.lost_by_fault(st):
+            result["decided_s"] = round(decided_at - t_fault, 1)
+            result["vm_on"] = "none (Halted at A: its only QEMU was killed)"
         else:
             result["decided_s"] = round(decided_at - t_fault, 1)
             winner = "a" if st["a"][1] else "b"
