@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
-from migration_helpers import (Console, boot_guest,  # noqa: E402
+from migration_helpers import (Console, create_guest,  # noqa: E402
                                start_migration, task_ok, wait_task)
 from netns import NetnsPair, p2p_dest  # noqa: E402
 from conftest import GUEST_BUILD  # noqa: E402
@@ -98,7 +98,11 @@ def soak(n):
     guest = paths["TERN_GUEST_KERNEL"], paths["TERN_GUEST_INITRD"]
     with NetnsPair() as pair:
         hosts = [pair.a, pair.b]
-        vm, uuid, con = boot_guest(pair.a, guest, lines=2)
+        vm = create_guest(pair.a, guest)
+        pair.a.api.call("VM.start", vm, False, False)
+        uuid = pair.a.api.call("VM.get_uuid", vm)
+        con = Console(pair.a.console_path(uuid))
+        con.wait_status(2, 120, "the guest to boot")
         start = {s: proc_figures(pair.pid(s)) for s in "ab"}
         load = Load(pair)
         t0 = time.monotonic()
