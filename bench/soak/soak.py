@@ -159,7 +159,13 @@ def write_docs(path, r):
         f"memcheck errors 0 over {r['memcheck_lines']} status lines, "
         f"{r['reads']} reads and {r['events']} events without an error.\n\n"
         "| ternd | RSS start (KiB) | RSS end (KiB) | fds start | fds end |\n"
-        "| --- | --- | --- | --- | --- |\n" + rows + "\n")
+        "| --- | --- | --- | --- | --- |\n" + rows + "\n\n"
+        "Growth per migration: " + ", ".join(
+            f"{s.upper()} RSS "
+            f"{(r['end'][s]['rss_kib'] - r['start'][s]['rss_kib']) / r['n']:.0f}"
+            f" KiB, fds "
+            f"{(r['end'][s]['fds'] - r['start'][s]['fds']) / r['n']:.2f}"
+            for s in "ab") + ".\n")
     p = Path(path)
     text = p.read_text() if p.exists() else "# Reliability\n\n"
     m = re.search(r"^## Soak\n.*?(?=^## |\Z)", text, re.S | re.M)
