@@ -457,7 +457,12 @@ def write_docs(path, results, argv):
         f"bound for a decided state is {BOUND_S} s after the fault "
         f"healed, and every API call during the fault must answer within "
         f"{PROBE_TIMEOUT_S} s.  'seconds to decided' counts from the "
-        "fault's injection (it includes the fault's own length).",
+        "fault's injection (it includes the fault's own length).  "
+        "'task lost' means the source daemon was killed and its task "
+        "(kept in memory) went with it; the VM's state is still judged.  "
+        "n/a: the phase has no such process yet.  A source QEMU killed "
+        "before the destination has the whole VM passes with the VM "
+        "Halted at the source and nothing at the destination.",
         "",
         f"Measured {when} on {machine}; command `{' '.join(argv)}`: "
         f"{n['PASS']} passed, {n['FAILED']} failed, {n['n/a']} not "
