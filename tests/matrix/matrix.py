@@ -335,6 +335,13 @@ class Cell:
         # A restarted daemon gets a fresh session.
         for s in "ab":
             p.host[s].restart_api()
+        if self.phase == "transfer":
+            # The fault has healed: lift the cap that made the transfer
+            # last, or a 2 MiB/s stream may never converge.
+            try:
+                p.a.api.call("VM.migrate_set_bandwidth", vm, "1000")
+            except (OSError, XapiFailure) as e:
+                self.notes.append(f"bandwidth not lifted: {e}")
         last = None
         decided_at = None
         for _ in deadline_loop(BOUND_S, 0.5):
