@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
-from migration_helpers import (Console, boot_guest,  # noqa: E402
+from migration_helpers import (Console, create_guest,  # noqa: E402
                                start_migration, task_ok, wait_task)
 from netns import NetnsPair, p2p_dest  # noqa: E402
 from conftest import GUEST_BUILD  # noqa: E402
@@ -98,7 +98,11 @@ def soak(n):
     guest = paths["TERN_GUEST_KERNEL"], paths["TERN_GUEST_INITRD"]
     with NetnsPair() as pair:
         hosts = [pair.a, pair.b]
-        vm, uuid, con = boot_guest(pair.a, guest, lines=2)
+        vm = create_guest(pair.a, guest)
+        pair.a.api.call("VM.start", vm, False, False)
+        uuid = pair.a.api.call("VM.get_uuid", vm)
+        con = Console(pair.a.console_path(uuid))
+        con.wait_status(2, 120, "the guest to boot")
         start = {s: proc_figures(pair.pid(s)) for s in "ab"}
         load = Load(pair)
         t0 = time.monotonic()
@@ -155,7 +159,13 @@ def write_docs(path, r):
         f"memcheck errors 0 over {r['memcheck_lines']} status lines, "
         f"{r['reads']} reads and {r['events']} events without an error.\n\n"
         "| ternd | RSS start (KiB) | RSS end (KiB) | fds start | fds end |\n"
-        "| --- | --- | --- | --- | --- |\n" + rows + "\n")
+        "| --- | --- | --- | --- | --- |\n" + rows + "\n\n"
+        "Growth per migration: " + ", ".join(
+            f"{s.upper()} RSS "
+            f"{(r['end'][s]['rss_kib'] - r['start'][s]['rss_kib']) / r['n']:.0f}"
+            f" KiB, fds "
+            f"{(r['end'][s]['fds'] - r['start'][s]['fds']) / r['n']:.2f}"
+            for s in "ab") + ".\n")
     p = Path(path)
     text = p.read_text() if p.exists() else "# Reliability\n\n"
     m = re.search(r"^## Soak\n.*?(?=^## |\Z)", text, re.S | re.M)

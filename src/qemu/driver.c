@@ -806,6 +806,7 @@ qemu_driver_forget(Api *api, StoreObj *vm)
 	static const char *const files[] = { "console.log", "console.log.old",
 					     "qemu.pid",
 					     "qmp.sock", "migrate-tls/keys.psk",
+					     "migrate-tls/dh-params.pem",
 					     "migrate-tls", NULL };
 
 	qemu_vm_kill(api, vm->ref);
