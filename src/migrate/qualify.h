@@ -54,7 +54,11 @@ void qualify_caps_apply(Api *api, HostCaps *caps);
  *                       the first MiB} },
  *     "memory": bytes (memory_static_max), "power_state", "live": bool }
  * The destination must start QEMU with "machine" and "cpu_model" from
- * these facts, not with its own defaults. */
+ * these facts, not with its own defaults, and creates the VM from
+ * "record" (whose uuid must be a uuid: it names a run directory).  It
+ * checks the files "record" names, never the paths "files" lists apart;
+ * "files" only gives the source's size and hash of each.  Paths are
+ * opened only when lstat finds a regular file (common/valid.h). */
 JsonObject *qualify_src_facts(Api *api, StoreObj *vm, gboolean live);
 
 /* Blockers: a new array of objects
@@ -70,7 +74,11 @@ JsonObject *qualify_src_facts(Api *api, StoreObj *vm, gboolean live);
  *                 docs/qualification.md],
  *     "message": a sentence naming the objects, "fix": what would fix it }
  * An empty array means the VM can come.  FACTS come from the network and
- * are type-checked here.  OPTIONS (may be NULL) are migrate_send's. */
+ * are type-checked here.  OPTIONS (may be NULL) are migrate_send's.  A
+ * file of the record that is not a regular file here blocks a live
+ * migration whatever the source has (the destination's QEMU starts with
+ * it), an offline one only when the source has it.  Also "UUID_INVALID"
+ * (check "facts", objects "VM", uuid). */
 JsonArray *qualify_check(Api *api, JsonObject *facts, JsonObject *options);
 
 /* Whether N is a well-formed value for migrate_send's option KEY (one
