@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/tlsserver.h"
 #include "common/valid.h"
 #include "common/xerr.h"
 #include "migrate/testhook.h"
@@ -983,8 +984,7 @@ accept_start_tls(Accept *a, Chan *c)
 		accept_free(a);
 		return;
 	}
-	g_autoptr(GIOStream) tls = g_tls_server_connection_new(base,
-		a->api->cert, &e);
+	g_autoptr(GIOStream) tls = tlsserver_new(base, a->api->cert, &e);
 	if (tls == NULL) {
 		g_warning("migrate: TLS: %s", e->message);
 		g_error_free(e);

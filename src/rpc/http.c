@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "common/tlsserver.h"
 #include "common/xerr.h"
 #include "migrate/migrate.h"
 #include "rpc/guard.h"
@@ -288,8 +289,7 @@ http_accept_stream(Http *http, GSocketConnection *conn,
 	g_autoptr(GIOStream) stream = NULL;
 
 	if (http->cert != NULL) {
-		stream = g_tls_server_connection_new(G_IO_STREAM(conn),
-						     http->cert, &e);
+		stream = tlsserver_new(G_IO_STREAM(conn), http->cert, &e);
 		if (stream == NULL) {
 			g_warning("http: TLS: %s", e->message);
 			g_error_free(e);

@@ -350,9 +350,10 @@ class Ternd:
         if self.proc.poll() is not None:
             pytest.fail(f"ternd exited with {self.proc.returncode}:\n"
                         + self.log_text()[-3000:])
-        if self.netns:
-            # Another namespace's address is out of reach from here; its
-            # Unix socket is not (a stale one refuses the connection).
+        if self.netns or self.tls:
+            # Another namespace's address is out of reach from here, and a
+            # TLS port wants a context; the Unix socket is neither (a stale
+            # one refuses the connection).
             try:
                 return bool(self.unix_proxy(5).system.listMethods())
             except (OSError, http.client.HTTPException):
