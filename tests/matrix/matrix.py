@@ -511,7 +511,21 @@ def main():
         print(json.dumps(run_one(a.cell, guest_paths())), flush=True)
         return 0
     if a.from_results:
-        results = [json.loads(l) for l in open(a.out) if l.strip()]
+        # Several files (comma-separated): a later run of a cell replaces
+        # an earlier one; cells of the full matrix missing from all of
+        # them are listed as not run.
+        by_cell = {}
+        for f in a.out.split(","):
+            for l in open(f):
+                if l.strip():
+                    r = json.loads(l)
+                    by_cell[r["cell"]] = r
+        for f in FAULTS:
+            for ph in PHASES:
+                by_cell.setdefault(f"{f}@{ph}", {
+                    "cell": f"{f}@{ph}", "fault": f, "phase": ph,
+                    "outcome": "ERROR", "problems": ["not run"]})
+        results = list(by_cell.values())
     else:
         guest_paths()  # build the guest once, before the children
         cells = a.cells.split(",") if a.cells else [
