@@ -440,10 +440,11 @@ def table(results):
     rows = ["| cell | outcome | s to decided | task | what was wrong |",
             "| --- | --- | --- | --- | --- |"]
     for r in results:
-        why = "; ".join(r.get("problems", [])).replace("|", "/")
+        why = re.sub(r"OpaqueRef:[0-9a-f-]+ ?", "",
+                     "; ".join(r.get("problems", []))).replace("|", "/")
         rows.append(f"| {r['cell']} | {r['outcome']} | "
                     f"{r.get('decided_s', '-')} | "
-                    f"{str(r.get('task', '-')).replace('|', '/')[:160]} | "
+                    f"{re.sub(r'OpaqueRef:[0-9a-f-]+ ?', '', str(r.get('task', '-'))).replace('|', '/')[:200]} | "
                     f"{why[:400]} |")
     return rows
 
