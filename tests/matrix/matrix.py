@@ -33,9 +33,10 @@ A cell PASSes when, after the fault has healed, within BOUND_S seconds:
   4. while the fault lasted, every API call to a daemon that was not
      frozen answered within PROBE_TIMEOUT_S.
 A VM left paused (no new MEMCHECK lines) is a FAILED cell.  One exception
-to 1: a source QEMU killed before the destination has the whole VM
-destroys the only copy; that cell passes with the VM Halted at the
-source (its task failed with a reason) and nothing at the destination.
+to 1: a source QEMU killed before the destination has the whole VM (or
+the destination's QEMU killed after the switchover) destroys the only
+copy; that cell passes with the VM Halted where that copy was and
+nothing on the other host.
 
 Usage:
     tools/fault-matrix.sh [--jobs N] [--faults a,b] [--phases x,y]
@@ -233,6 +234,10 @@ class Cell:
         """The source QEMU killed before the destination had the whole
         VM: the fault itself destroyed the only copy, so the right end is
         the VM Halted at the source and nothing at the destination."""
+        if self.fault == "dst-qemu-kill" and self.phase == "confirm":
+            # After the switchover the destination's QEMU is the copy.
+            return (st["b"][0] == "Halted" and not st["b"][1]
+                    and st["a"] == (None, [], False))
         return (self.fault == "src-qemu-kill" and self.phase != "confirm"
                 and st["a"][0] == "Halted" and not st["a"][1]
                 and st["b"] == (None, [], False))
@@ -366,7 +371,7 @@ class Cell:
                             + self.where(st))
         elif self.lost_by_fault(st):
             result["decided_s"] = round(decided_at - t_fault, 1)
-            result["vm_on"] = "none (Halted at A: its only QEMU was killed)"
+            result["vm_on"] = "none (Halted: its only QEMU was killed)"
         else:
             result["decided_s"] = round(decided_at - t_fault, 1)
             winner = "a" if st["a"][1] else "b"
