@@ -33,9 +33,10 @@ A cell PASSes when, after the fault has healed, within BOUND_S seconds:
   4. while the fault lasted, every API call to a daemon that was not
      frozen answered within PROBE_TIMEOUT_S.
 A VM left paused (no new MEMCHECK lines) is a FAILED cell.  One exception
-to 1: a source QEMU killed before the destination has the whole VM
-destroys the only copy; that cell passes with the VM Halted at the
-source (its task failed with a reason) and nothing at the destination.
+to 1: a source QEMU killed before the destination has the whole VM (or
+the destination's QEMU killed after the switchover) destroys the only
+copy; that cell passes with the VM Halted where that copy was and
+nothing on the other host.
 
 Usage:
     tools/fault-matrix.sh [--jobs N] [--faults a,b] [--phases x,y]
@@ -233,6 +234,10 @@ class Cell:
         """The source QEMU killed before the destination had the whole
         VM: the fault itself destroyed the only copy, so the right end is
         the VM Halted at the source and nothing at the destination."""
+        if self.fault == "dst-qemu-kill" and self.phase == "confirm":
+            # After the switchover the destination's QEMU is the copy.
+            return (st["b"][0] == "Halted" and not st["b"][1]
+                    and st["a"] == (None, [], False))
         return (self.fault == "src-qemu-kill" and self.phase != "confirm"
                 and st["a"][0] == "Halted" and not st["a"][1]
                 and st["b"] == (None, [], False))
@@ -366,7 +371,7 @@ class Cell:
                             + self.where(st))
         elif self.lost_by_fault(st):
             result["decided_s"] = round(decided_at - t_fault, 1)
-            result["vm_on"] = "none (Halted at A: its only QEMU was killed)"
+            result["vm_on"] = "none (Halted: its only QEMU was killed)"
         else:
             result["decided_s"] = round(decided_at - t_fault, 1)
             winner = "a" if st["a"][1] else "b"
@@ -440,10 +445,11 @@ def table(results):
     rows = ["| cell | outcome | s to decided | task | what was wrong |",
             "| --- | --- | --- | --- | --- |"]
     for r in results:
-        why = "; ".join(r.get("problems", [])).replace("|", "/")
+        why = re.sub(r"OpaqueRef:[0-9a-f-]+ ?", "",
+                     "; ".join(r.get("problems", []))).replace("|", "/")
         rows.append(f"| {r['cell']} | {r['outcome']} | "
                     f"{r.get('decided_s', '-')} | "
-                    f"{str(r.get('task', '-')).replace('|', '/')[:160]} | "
+                    f"{re.sub(r'OpaqueRef:[0-9a-f-]+ ?', '', str(r.get('task', '-'))).replace('|', '/')[:200]} | "
                     f"{why[:400]} |")
     return rows
 
@@ -511,7 +517,21 @@ def main():
         print(json.dumps(run_one(a.cell, guest_paths())), flush=True)
         return 0
     if a.from_results:
-        results = [json.loads(l) for l in open(a.out) if l.strip()]
+        # Several files (comma-separated): a later run of a cell replaces
+        # an earlier one; cells of the full matrix missing from all of
+        # them are listed as not run.
+        by_cell = {}
+        for f in a.out.split(","):
+            for l in open(f):
+                if l.strip():
+                    r = json.loads(l)
+                    by_cell[r["cell"]] = r
+        for f in FAULTS:
+            for ph in PHASES:
+                by_cell.setdefault(f"{f}@{ph}", {
+                    "cell": f"{f}@{ph}", "fault": f, "phase": ph,
+                    "outcome": "ERROR", "problems": ["not run"]})
+        results = list(by_cell.values())
     else:
         guest_paths()  # build the guest once, before the children
         cells = a.cells.split(",") if a.cells else [

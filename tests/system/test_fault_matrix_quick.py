@@ -28,8 +28,14 @@ QUICK = [
     "dst-kill@prepare",
     "src-freeze10-kill@qualify",
     "dst-freeze30@transfer",
-    "src-qemu-kill@prepare",
-    "link-5s@transfer",
+    "dst-qemu-kill@transfer",
+    "link-5s@qualify",
+    # Known to fail (docs/reliability.md): the source's record stays
+    # Running without a QEMU.  strict: a fix makes this XPASS, so the
+    # mark must then go.
+    pytest.param("src-qemu-kill@transfer", marks=pytest.mark.xfail(
+        strict=True, reason="source QEMU killed mid-stream: the source "
+        "keeps a Running record without a QEMU")),
 ]
 
 
