@@ -266,7 +266,8 @@ def start_migration(src, vm, dest, live=True, options=None):
 
 def wait_task(api, task, timeout=60, on_poll=None):
     """Polls task.get_record until the task has ended (neither 'pending'
-    nor 'cancelling')."""
+    nor 'cancelling').  TIMEOUT scales with TIME_SCALE, as in wait_for."""
+    timeout = timeout * TIME_SCALE
     deadline = time.monotonic() + timeout
     while True:
         rec = api.call("task.get_record", task)

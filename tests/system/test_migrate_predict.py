@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from conftest import (MIB, SESSION_REPORTS, TERN, Ternd, close_all,
-                      guest_vm_record, sanitizer_note_stderr)
+from conftest import (MIB, SESSION_REPORTS, TERN, TIME_SCALE, Ternd,
+                      close_all, guest_vm_record, sanitizer_note_stderr)
 from migration_helpers import (Console, Host, assert_no_vm, assert_running,
                                memcheck_args, short_dir, token, vm_pid)
 from policy_helpers import (CPU_MODEL, SMALL_CPU, TlsTernd, limit_cpu,
@@ -72,7 +72,8 @@ def tern_test(env, *extra):
            "--to", f"https://127.0.0.1:{env.tb.port}", "--user", USER,
            "--password-file", str(env.pwfile),
            "--to-fingerprint", env.tb.fingerprint(), "--test", *extra]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=60 * TIME_SCALE)
     sanitizer_note_stderr(SESSION_REPORTS, "tern", p.stderr)
     print("$", " ".join(cmd), f"\n-> {p.returncode}\nstdout:\n{p.stdout}"
           f"stderr:\n{p.stderr}")
