@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "common/jsonscan.h"
-#include "common/jsontext.h"
 #include "common/xerr.h"
 #include "migrate/migrate-int.h"
 
@@ -65,8 +64,6 @@ chan_parse(const char *line, char **verb, JsonObject **msg)
 		return FALSE;
 	if (jsonscan_check(sp + 1, strlen(sp + 1), CHAN_MAX_DEPTH) != NULL)
 		return FALSE;
-	if (jsontext_refuse(sp + 1, strlen(sp + 1)) != NULL)
-		return FALSE;		/* json-glib would leak on it */
 	n = json_from_string(sp + 1, NULL);
 	if (n == NULL || !JSON_NODE_HOLDS_OBJECT(n))
 		return FALSE;

@@ -61,10 +61,12 @@
 #include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
 
-#include "common/jsontext.h"
+#include "common/jsonscan.h"
 
 #define QMP_READ_CHUNK (64 * 1024)
 #define QMP_CONNECT_RETRY_MS 10
+/* QEMU writes shallow JSON; the cap only keeps json-glib's recursion bounded. */
+#define QMP_MAX_DEPTH 128
 
 /* The QMP error class travels with QMP_ERROR_COMMAND errors as the private
  * data of an extended error domain (GLib >= 2.68). */
@@ -645,7 +647,7 @@ qmp_parse_line(JsonParser *parser, const char *line, gsize len,
 		len--;
 	if (len == 0)
 		return out->kind = QMP_LINE_BLANK;
-	if ((why = jsontext_refuse(line, len)) != NULL)
+	if ((why = jsonscan_check(line, len, QMP_MAX_DEPTH)) != NULL)
 		return qmp_line_invalid(out, g_error_new(QMP_ERROR,
 		    QMP_ERROR_PROTOCOL, "bad JSON: %s", why));
 	if (!json_parser_load_from_data(parser, line, len, &err))

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "common/jsonscan.h"
-#include "common/jsontext.h"
 #include "common/xerr.h"
 
 #define JSONRPC_UNMARSHAL "JSONRPC_UNMARSHAL_FAILURE"
@@ -118,11 +117,6 @@ jsonrpc_load(const char *body, gsize len, GError **error)
 	}
 	if (!jsonrpc_prescan(body, len, error))
 		return NULL;
-	const char *why = jsontext_refuse(body, len);
-	if (why != NULL) {
-		xerr_set(error, JSONRPC_UNMARSHAL, why, NULL);
-		return NULL;
-	}
 	if (!json_parser_load_from_data(parser, body, (gssize)len, &local)) {
 		g_autofree char *msg = g_strdup_printf("malformed JSON: %s",
 		    local->message);
