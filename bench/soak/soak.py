@@ -107,6 +107,7 @@ def soak(n):
         load = Load(pair)
         t0 = time.monotonic()
         durations = []
+        series = []     # (migrations, {side: figures}) every 50
         lines = 0
         for i in range(n):
             src, dst = hosts[i % 2], hosts[(i + 1) % 2]
@@ -123,6 +124,9 @@ def soak(n):
             if load.errors:
                 raise SystemExit(f"API load failed at hop {i}: "
                                  f"{load.errors}")
+            if (i + 1) % 50 == 0:
+                series.append((i + 1, {s: proc_figures(pair.pid(s))
+                                       for s in "ab"}))
             if (i + 1) % 10 == 0:
                 print(f"{i + 1}/{n} migrations, last "
                       f"{durations[-1]:.1f} s", flush=True)
@@ -137,7 +141,7 @@ def soak(n):
             "mean_s": round(sum(durations) / len(durations), 2),
             "max_s": round(max(durations), 2), "start": start, "end": end,
             "reads": load.counts["reads"], "events": load.counts["events"],
-            "memcheck_lines": lines,
+            "memcheck_lines": lines, "series": series,
         }
 
 
@@ -165,7 +169,15 @@ def write_docs(path, r):
             f"{(r['end'][s]['rss_kib'] - r['start'][s]['rss_kib']) / r['n']:.0f}"
             f" KiB, fds "
             f"{(r['end'][s]['fds'] - r['start'][s]['fds']) / r['n']:.2f}"
-            for s in "ab") + ".\n")
+            for s in "ab") + ".\n\n"
+        "Along the way (the event ring fills first: it keeps the newest "
+        "8,192 events, each a full snapshot of its record, and RSS rises "
+        "until it is full; see docs/api.md):\n\n"
+        "| after | A RSS (KiB) | A fds | B RSS (KiB) | B fds |\n"
+        "| --- | --- | --- | --- | --- |\n" + "\n".join(
+            f"| {k} | {f['a']['rss_kib']} | {f['a']['fds']} | "
+            f"{f['b']['rss_kib']} | {f['b']['fds']} |"
+            for k, f in r.get("series", [])) + "\n")
     p = Path(path)
     text = p.read_text() if p.exists() else "# Reliability\n\n"
     m = re.search(r"^## Soak\n.*?(?=^## |\Z)", text, re.S | re.M)
