@@ -562,7 +562,8 @@ src_resume_checked(Qmp *qmp, JsonNode *ret, const GError *error,
 			     migrate_ignore_reply, NULL);
 	src_end_op(s);
 	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
-	if (vm != NULL)
+	/* No QEMU any more (it died): the driver marked the VM Halted. */
+	if (vm != NULL && qemu_vm_lookup(s->api, s->vm_ref) != NULL)
 		vm_set(s->api, vm, NULL, "power_state",
 		       json_node_init_string(json_node_alloc(),
 			       s->was_running ? "Running" : "Paused"), NULL);
