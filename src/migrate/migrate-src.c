@@ -98,6 +98,8 @@ typedef struct {
 	gboolean dst_running;
 	gint64 start_us;
 	gint64 stop_us;
+	const char *qemu_state;   /* "Paused"/"Running" from QEMU's last
+				   * STOP/RESUME event; NULL before one */
 	gint64 resume_us;
 	guint poll_id;
 	Policy *policy;
@@ -691,24 +693,31 @@ src_query_again(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* While we ask, the record says what our QEMU is (paused at the
+ * switchover; running if QEMU resumed itself after its stream failed). */
+static void
+src_show_qemu_state(Src *s)
+{
+	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
+
+	if (vm == NULL || s->qemu_state == NULL ||
+	    qemu_vm_lookup(s->api, s->vm_ref) == NULL ||
+	    strcmp(vm_power_state(vm), s->qemu_state) == 0)
+		return;
+	vm_set(s->api, vm, NULL, "power_state",
+	       json_node_init_string(json_node_alloc(), s->qemu_state), NULL);
+	event_notify(s->api);
+}
+
 /* Asks again: every 500 ms for the first SRC_QUERY_FAST_S, then every
- * SRC_QUERY_SLOW_MS for as long as the outcome is unknown.  The first
- * question also makes the record say what QEMU is: paused. */
+ * SRC_QUERY_SLOW_MS for as long as the outcome is unknown. */
 static void
 src_ask_destination(Src *s)
 {
 	if (s->query_until_us == 0) {
-		StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
-
 		s->query_until_us = g_get_real_time() +
 				    SRC_QUERY_FAST_S * G_USEC_PER_SEC;
-		if (vm != NULL && qemu_vm_lookup(s->api, s->vm_ref) != NULL &&
-		    strcmp(vm_power_state(vm), "Paused") != 0) {
-			vm_set(s->api, vm, NULL, "power_state",
-			       json_node_init_string(json_node_alloc(),
-						     "Paused"), NULL);
-			event_notify(s->api);
-		}
+		src_show_qemu_state(s);
 	}
 	if (s->query_id == 0)
 		s->query_id = g_timeout_add(
@@ -1033,8 +1042,13 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 {
 	Src *s = user_data;
 
-	if (strcmp(event, "STOP") == 0) {
-		s->stop_us = ts;
+	if (strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0) {
+		if (strcmp(event, "STOP") == 0)
+			s->stop_us = ts;
+		s->qemu_state = strcmp(event, "STOP") == 0 ? "Paused"
+							   : "Running";
+		if (s->query_until_us != 0)
+			src_show_qemu_state(s);
 		return;
 	}
 	if (strcmp(event, "MIGRATION") != 0 || data == NULL)
