@@ -34,9 +34,10 @@ QUICK = [
     "src-qemu-kill@transfer",
     # Past the point of no return the source asks the destination until
     # it answers: 100 s of cut outlasts the first minute of asking (which
-    # starts ~30 s into the cut), after which a source used to give up and
-    # leave its QEMU paused for good.
-    "link-100s@switchover",
+    # starts ~30 s into the cut).  At confirm the destination runs the VM;
+    # a source that gave up after that minute kept its paused copy for
+    # good (two copies; this cell FAILED before the fix).
+    "link-100s@confirm",
 ]
 
 
