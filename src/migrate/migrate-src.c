@@ -65,6 +65,12 @@ typedef enum { SRC_SEND, SRC_TEST, SRC_CHECK } SrcKind;
  * (each channel wait is bounded too; this also bounds the probe). */
 #define SRC_CHECK_DEADLINE_S 120
 
+/* After the switchover, without word from the destination: ask every
+ * 500 ms for this long (then the task ends "outcome unknown"), and every
+ * SRC_QUERY_SLOW_MS after that until the destination answers. */
+#define SRC_QUERY_FAST_S 60
+#define SRC_QUERY_SLOW_MS 5000
+
 typedef struct {
 	Api *api;
 	Call *call;
@@ -92,6 +98,8 @@ typedef struct {
 	gboolean dst_running;
 	gint64 start_us;
 	gint64 stop_us;
+	const char *qemu_state;   /* "Paused"/"Running" from QEMU's last
+				   * STOP/RESUME event; NULL before one */
 	gint64 resume_us;
 	guint poll_id;
 	Policy *policy;
@@ -556,7 +564,8 @@ src_resume_checked(Qmp *qmp, JsonNode *ret, const GError *error,
 			     migrate_ignore_reply, NULL);
 	src_end_op(s);
 	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
-	if (vm != NULL)
+	/* No QEMU any more (it died): the driver marked the VM Halted. */
+	if (vm != NULL && qemu_vm_lookup(s->api, s->vm_ref) != NULL)
 		vm_set(s->api, vm, NULL, "power_state",
 		       json_node_init_string(json_node_alloc(),
 			       s->was_running ? "Running" : "Paused"), NULL);
@@ -666,9 +675,10 @@ src_query_again(gpointer data)
 	Src *s = data;
 
 	s->query_id = 0;
-	if (g_get_real_time() > s->query_until_us) {
-		/* Never guess: the VM stays paused here, journaled, and the
-		 * next start of ternd asks again. */
+	if (g_get_real_time() > s->query_until_us && s->call != NULL) {
+		/* Never guess: the task ends, but the VM stays paused here,
+		 * journaled, and we go on asking (every
+		 * SRC_QUERY_SLOW_MS) until the destination answers. */
 		g_warning("migrate: src %s: cannot learn the outcome from %s; "
 			  "the VM stays paused here until it can", s->id,
 			  s->url);
@@ -677,21 +687,43 @@ src_query_again(gpointer data)
 			"the VM stays paused on the source until ternd learns "
 			"the outcome", s->last_state ? s->last_state
 						     : "unreachable"));
-		src_free(s);
-		return G_SOURCE_REMOVE;
 	}
 	migrate_src_open(s->url, s->fingerprint, src_on_query, src_hold(s),
 			 src_query_open);
 	return G_SOURCE_REMOVE;
 }
 
+/* While we ask, the record says what our QEMU is (paused at the
+ * switchover; running if QEMU resumed itself after its stream failed). */
+static void
+src_show_qemu_state(Src *s)
+{
+	StoreObj *vm = store_get_typed(s->api->store, "VM", s->vm_ref);
+
+	if (vm == NULL || s->qemu_state == NULL ||
+	    qemu_vm_lookup(s->api, s->vm_ref) == NULL ||
+	    strcmp(vm_power_state(vm), s->qemu_state) == 0)
+		return;
+	vm_set(s->api, vm, NULL, "power_state",
+	       json_node_init_string(json_node_alloc(), s->qemu_state), NULL);
+	event_notify(s->api);
+}
+
+/* Asks again: every 500 ms for the first SRC_QUERY_FAST_S, then every
+ * SRC_QUERY_SLOW_MS for as long as the outcome is unknown. */
 static void
 src_ask_destination(Src *s)
 {
-	if (s->query_until_us == 0)
-		s->query_until_us = g_get_real_time() + 60 * G_USEC_PER_SEC;
+	if (s->query_until_us == 0) {
+		s->query_until_us = g_get_real_time() +
+				    SRC_QUERY_FAST_S * G_USEC_PER_SEC;
+		src_show_qemu_state(s);
+	}
 	if (s->query_id == 0)
-		s->query_id = g_timeout_add(500, src_query_again, s);
+		s->query_id = g_timeout_add(
+			g_get_real_time() > s->query_until_us
+				? SRC_QUERY_SLOW_MS : 500,
+			src_query_again, s);
 }
 
 /* ---- Prediction ----------------------------------------------------- */
@@ -1010,8 +1042,13 @@ src_on_event(Qmp *qmp, const char *event, JsonObject *data, gint64 ts,
 {
 	Src *s = user_data;
 
-	if (strcmp(event, "STOP") == 0) {
-		s->stop_us = ts;
+	if (strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0) {
+		if (strcmp(event, "STOP") == 0)
+			s->stop_us = ts;
+		s->qemu_state = strcmp(event, "STOP") == 0 ? "Paused"
+							   : "Running";
+		if (s->query_until_us != 0)
+			src_show_qemu_state(s);
 		return;
 	}
 	if (strcmp(event, "MIGRATION") != 0 || data == NULL)

@@ -722,7 +722,10 @@ qemu_vm_gone(QemuVm *qv, const char *reason)
 	g_info("qemu: VM %s halted: %s", qv->uuid, reason);
 	if (qv->pid > 0)
 		kill(qv->pid, SIGKILL); /* never leave a half-dead QEMU */
-	if (vm != NULL && qv->hook == NULL) {
+	/* Also when a migration holds the VM (qv->hook): its record must
+	 * not claim a QEMU that is gone; the migration learns of the death
+	 * on its own (QMP and the destination) and never revives it. */
+	if (vm != NULL) {
 		JsonObject *rec = store_obj_dup(vm);
 		JsonObject *oc = json_object_get_object_member(rec,
 							       "other_config");
