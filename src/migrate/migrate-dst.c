@@ -646,6 +646,23 @@ dst_prepared(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 		     dst_incoming_done, dst_hold(d));
 }
 
+/* TRUE when a live incoming migration is bringing VM UUID here. */
+static gboolean
+dst_uuid_in_use(const char *uuid)
+{
+	GHashTableIter it;
+	gpointer value;
+
+	g_hash_table_iter_init(&it, dst_by_id);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		Dst *other = value;
+
+		if (!other->dead && g_strcmp0(other->vm_uuid, uuid) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static void
 dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 {
@@ -654,10 +671,19 @@ dst_started(Api *api, const char *vm_ref, const GError *error, gpointer data)
 
 	if (!dst_back(d)) {
 		/* Aborted while QEMU started: it must not outlive the
-		 * record that dst_abort already removed. */
+		 * record that dst_abort already removed.  A newer migration
+		 * of the same VM may be arriving in the same directory by
+		 * now: then only this QEMU goes, by its own pid. */
 		g_info("migrate: dst: QEMU of VM %s started after the abort; "
 		       "killing it", uuid);
-		dst_forget_vm(api, vm_ref, uuid);
+		if (dst_uuid_in_use(uuid)) {
+			StoreObj gone = { .ref = (char *)vm_ref,
+					  .uuid = uuid };
+			qemu_vm_kill(api, vm_ref);
+			qemu_driver_forget(api, &gone);
+		} else {
+			dst_forget_vm(api, vm_ref, uuid);
+		}
 		return;
 	}
 	if (error != NULL) {
