@@ -82,6 +82,17 @@ void migrate_src_recover(Api *api, StoreJournal *j);
 void migrate_src_open(const char *url, const char *fingerprint, ChanFn fn,
 		      gpointer data, ChanConnectFn done);
 
+/* Peer to peer (p2p.c): logs in to the destination named in DEST (url,
+ * user, password, fingerprint, trust_on_first_use) from a worker thread
+ * and asks it for a token to receive VM_UUID.  DONE runs on the main loop;
+ * migrate_p2p_finish gives it the token map, or NULL and an error that is
+ * OURS (an XAPI error to pass on as it is) or not (the login failed). */
+gboolean migrate_p2p_fetch(const char *state_dir, JsonObject *dest,
+			   const char *vm_uuid, GAsyncReadyCallback done,
+			   gpointer data, GError **error);
+JsonNode *migrate_p2p_finish(GAsyncResult *res, gboolean *ours,
+			     GError **error);
+
 #define MIGRATE_MAX_DURATION_S 600
 
 /* The convergence policy of one migration (policy.c). */

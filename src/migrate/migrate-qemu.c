@@ -278,17 +278,18 @@ migrate_write_psk(Api *api, const char *vm_ref, const char *psk,
 		return NULL;
 	}
 	g_autofree char *text = g_strdup_printf("tern:%s\n", psk);
+	ConfineConf cf = qemu_confine_conf(api);
 	gboolean ok =
-		confine_share(api, dir, 0750, error) &&
+		confine_share(&cf, dir, 0750, error) &&
 		g_file_set_contents_full(file, text, -1,
 					 G_FILE_SET_CONTENTS_CONSISTENT, 0600,
 					 error) &&
-		confine_share(api, file, 0640, error) &&
+		confine_share(&cf, file, 0640, error) &&
 		(dh == NULL ||
 		 (g_file_set_contents_full(dh_file, dh, -1,
 					   G_FILE_SET_CONTENTS_CONSISTENT,
 					   0600, error) &&
-		  confine_share(api, dh_file, 0640, error)));
+		  confine_share(&cf, dh_file, 0640, error)));
 	sodium_memzero(text, strlen(text));
 	return ok ? g_steal_pointer(&dir) : NULL;
 }

@@ -33,10 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <tern/tern.h>
-
 #include "common/xerr.h"
-#include "migrate/trust.h"
 #include "migrate/predict.h"
 #include "migrate/testhook.h"
 #include "qemu/driver.h"
@@ -1234,117 +1231,27 @@ src_got_token(Src *s, JsonObject *dest)
 	testhook_phase("src", "qualify", s->id, src_held);
 }
 
-/* p2p: log in to the destination from a worker thread (libtern is
- * synchronous) and ask it for a token with our own request.  The
- * destination's certificate is proven first (trust.h): pinned, known, or
- * recorded on a first use the caller allowed; otherwise no connection
- * that could carry the password is made. */
-typedef struct {
-	char *url;
-	char *user;
-	char *password;
-	char *fingerprint;
-	char *state_dir;
-	gboolean first_use;
-	char *vm_uuid;
-	JsonObject *options;
-} P2p;
-
-static void
-p2p_free(P2p *p)
-{
-	g_free(p->url);
-	g_free(p->user);
-	if (p->password)
-		sodium_memzero(p->password, strlen(p->password));
-	g_free(p->password);
-	g_free(p->fingerprint);
-	g_free(p->state_dir);
-	g_free(p->vm_uuid);
-	json_object_unref(p->options);
-	g_free(p);
-}
-
-static void
-p2p_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
-{
-	P2p *p = data;
-	GError *e = NULL;
-	g_autofree char *pin = NULL;
-
-	if (!trust_p2p_pin(p->state_dir, p->url, p->fingerprint, p->first_use,
-			   &pin, &e)) {
-		g_task_return_error(task, e);
-		return;
-	}
-	/* Never insecure: with PIN, libtern refuses any other certificate
-	 * in the handshake, before the login's body is sent. */
-	TernConnOptions co = { .fingerprint = pin };
-	testhook_phase_wait("src", "connect");
-	TernConn *c = tern_conn_open(p->url, &co, &e);
-
-	if (c == NULL || !tern_login(c, p->user, p->password, &e)) {
-		if (c)
-			tern_conn_free(c);
-		g_task_return_error(task, e);
-		return;
-	}
-	g_autoptr(JsonArray) ha = json_array_new();
-	json_array_add_string_element(ha, tern_conn_session(c));
-	g_autoptr(JsonNode) host = tern_call(c, "session.get_this_host", ha,
-					     &e);
-	JsonNode *map = NULL;
-	if (host != NULL) {
-		g_autoptr(JsonArray) a = json_array_new();
-		JsonObject *o = json_object_new();
-		json_object_set_string_member(o, "vm", p->vm_uuid);
-		json_array_add_string_element(a, json_node_get_string(host));
-		json_array_add_string_element(a, "OpaqueRef:NULL");
-		json_array_add_object_element(a, o);
-		map = tern_call(c, "host.migrate_receive", a, &e);
-	}
-	tern_logout(c);
-	tern_conn_free(c);
-	if (map == NULL || !JSON_NODE_HOLDS_OBJECT(map)) {
-		if (map)
-			json_node_unref(map);
-		if (e == NULL)
-			e = xerr_new("INTERNAL_ERROR", "bad token map", NULL);
-		g_task_return_error(task, e);
-		return;
-	}
-	g_task_return_pointer(task, map, (GDestroyNotify)json_node_unref);
-}
-
+/* p2p: the token came from the destination (p2p.c), or an error. */
 static void
 p2p_done(GObject *obj, GAsyncResult *res, gpointer data)
 {
 	Src *s = data;
 	GError *e = NULL;
-	g_autoptr(JsonNode) map = g_task_propagate_pointer(G_TASK(res), &e);
+	gboolean ours;
+	g_autoptr(JsonNode) map = migrate_p2p_finish(res, &ours, &e);
 
 	if (!src_back(s)) {
 		g_clear_error(&e);
 		return;
 	}
-	if (map == NULL && e->domain == TERN_XAPI_ERROR)
-		return src_abort(s, e); /* ours, e.g. SSL_VERIFY_ERROR */
-	if (map == NULL) {
-		g_autofree char *code = NULL;
-		g_auto(GStrv) params = NULL;
-		const char *c = tern_error_code(e);
-		GError *out = c ? xerr_new(c, NULL) : NULL;
-		if (out == NULL)
-			out = src_error(s, "peer-to-peer login to the "
-				"destination failed: %s", e->message);
-		else {
-			g_auto(GStrv) ps = tern_error_params(e);
-			g_clear_error(&out);
-			xerr_setv(&out, c, (const char *const *)ps);
-		}
+	if (map == NULL && !ours) {
+		GError *out = src_error(s, "peer-to-peer login to the "
+					"destination failed: %s", e->message);
 		g_error_free(e);
 		return src_abort(s, out);
 	}
+	if (map == NULL)
+		return src_abort(s, e);
 	src_got_token(s, json_node_get_object(map));
 }
 
@@ -1425,30 +1332,11 @@ src_begin(Call *call, SrcKind kind)
 		return;
 	}
 	/* Peer to peer: the map names the destination and credentials. */
-	P2p *p = g_new0(P2p, 1);
-	p->url = g_strdup(json_object_get_string_member_with_default(dest,
-		"url", ""));
-	p->user = g_strdup(json_object_get_string_member_with_default(dest,
-		"user", ""));
-	p->password = g_strdup(json_object_get_string_member_with_default(
-		dest, "password", ""));
-	p->fingerprint = g_strdup(json_object_get_string_member_with_default(
-		dest, "fingerprint", ""));
-	p->first_use = g_strcmp0(json_object_get_string_member_with_default(
-		dest, "trust_on_first_use", ""), "true") == 0;
-	p->state_dir = g_strdup(api->cfg.state_dir);
-	p->vm_uuid = g_strdup(vm->uuid);
-	p->options = json_object_ref(options);
-	if (!*p->url || !*p->user) {
-		p2p_free(p);
-		return src_abort(s, xerr_new("INVALID_VALUE", "dest",
-			"a peer-to-peer destination needs url, user and "
-			"password", NULL));
+	if (!migrate_p2p_fetch(api->cfg.state_dir, dest, vm->uuid, p2p_done,
+			       src_hold(s), &e)) {
+		src_back(s);
+		return src_abort(s, e);
 	}
-	GTask *t = g_task_new(NULL, NULL, p2p_done, src_hold(s));
-	g_task_set_task_data(t, p, (GDestroyNotify)p2p_free);
-	g_task_run_in_thread(t, p2p_thread);
-	g_object_unref(t);
 }
 
 void

@@ -34,9 +34,9 @@ confine_user_free(ConfineUser *u)
 }
 
 gboolean
-confine_user(Api *api, ConfineUser **out, GError **error)
+confine_user(const ConfineConf *cf, ConfineUser **out, GError **error)
 {
-	const char *name = api->cfg.qemu_user;
+	const char *name = cf->user;
 	struct passwd *pw;
 
 	*out = NULL;
@@ -83,10 +83,10 @@ confine_set(const char *path, gid_t gid, mode_t mode, GError **error)
 }
 
 gboolean
-confine_vm_dir(Api *api, const char *dir, GError **error)
+confine_vm_dir(const ConfineConf *cf, const char *dir, GError **error)
 {
 	g_autoptr(ConfineUser) u = NULL;
-	g_autofree char *vms = g_build_filename(api->cfg.run_dir, "vms", NULL);
+	g_autofree char *vms = g_build_filename(cf->run_dir, "vms", NULL);
 	struct stat st;
 
 	if (g_mkdir_with_parents(dir, 0700) != 0) {
@@ -95,15 +95,15 @@ confine_vm_dir(Api *api, const char *dir, GError **error)
 		xerr_set(error, "INTERNAL_ERROR", msg, NULL);
 		return FALSE;
 	}
-	if (!confine_user(api, &u, error))
+	if (!confine_user(cf, &u, error))
 		return FALSE;
 	if (u == NULL)
 		return TRUE;
 	/* The run directory is ternd's (its socket is 0600 inside); QEMU's
 	 * group may pass through it, nothing more. */
-	if (stat(api->cfg.run_dir, &st) == 0 && !(st.st_mode & S_IXOTH) &&
+	if (stat(cf->run_dir, &st) == 0 && !(st.st_mode & S_IXOTH) &&
 	    !(st.st_gid == u->gid && (st.st_mode & S_IXGRP)) &&
-	    !confine_set(api->cfg.run_dir, u->gid,
+	    !confine_set(cf->run_dir, u->gid,
 			 (st.st_mode & 07777) | S_IXGRP, error))
 		return FALSE;
 	return confine_set(vms, u->gid, 0710, error) &&
@@ -111,25 +111,25 @@ confine_vm_dir(Api *api, const char *dir, GError **error)
 }
 
 gboolean
-confine_share(Api *api, const char *path, mode_t mode, GError **error)
+confine_share(const ConfineConf *cf, const char *path, mode_t mode, GError **error)
 {
 	g_autoptr(ConfineUser) u = NULL;
 
 	g_return_val_if_fail((mode & 0007) == 0, FALSE);
-	if (!confine_user(api, &u, error))
+	if (!confine_user(cf, &u, error))
 		return FALSE;
 	return confine_set(path, u ? u->gid : (gid_t)-1,
 			   u ? mode : (mode & 0700), error);
 }
 
 void
-confine_argv(Api *api, const ConfineUser *u, GPtrArray *argv)
+confine_argv(const ConfineConf *cf, const ConfineUser *u, GPtrArray *argv)
 {
 	if (u != NULL) {
 		g_ptr_array_add(argv, g_strdup("-runas"));
 		g_ptr_array_add(argv, g_strdup(u->name));
 	}
-	if (api->cfg.qemu_sandbox) {
+	if (cf->sandbox) {
 		g_ptr_array_add(argv, g_strdup("-sandbox"));
 		g_ptr_array_add(argv, g_strdup(CONFINE_SANDBOX));
 	}

@@ -13,7 +13,15 @@
 
 #include <sys/types.h>
 
-#include "api/api.h"
+#include <glib.h>
+
+/* What confinement is configured ([qemu] user and sandbox), and where the
+ * VMs' run directories are; the caller's settings, not copied. */
+typedef struct {
+	const char *user;         /* "" = QEMU keeps ternd's user */
+	const char *run_dir;
+	gboolean sandbox;         /* -sandbox on,... */
+} ConfineConf;
 
 /* The user QEMU runs as, or NULL (and no error) when [qemu] user is "":
  * QEMU then keeps ternd's own user.  A configured user that does not
@@ -25,18 +33,18 @@ typedef struct {
 } ConfineUser;
 void confine_user_free(ConfineUser *u);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ConfineUser, confine_user_free)
-gboolean confine_user(Api *api, ConfineUser **out, GError **error);
+gboolean confine_user(const ConfineConf *cf, ConfineUser **out, GError **error);
 
 /* Makes the VM directory DIR (and the run directory above it) reachable by
  * QEMU's user: DIR and <run_dir>/vms get its group and modes 0750 / 0710;
  * the run directory gets group traversal only if others cannot traverse
  * it already.  Without a QEMU user the directories stay 0700. */
-gboolean confine_vm_dir(Api *api, const char *dir, GError **error);
+gboolean confine_vm_dir(const ConfineConf *cf, const char *dir, GError **error);
 
 /* Gives PATH, made by ternd for QEMU to read after it dropped root, the
  * QEMU user's group and MODE (which must grant nothing to others). */
-gboolean confine_share(Api *api, const char *path, mode_t mode,
+gboolean confine_share(const ConfineConf *cf, const char *path, mode_t mode,
 		       GError **error);
 
 /* Appends -runas and -sandbox to ARGV as configured. */
-void confine_argv(Api *api, const ConfineUser *u, GPtrArray *argv);
+void confine_argv(const ConfineConf *cf, const ConfineUser *u, GPtrArray *argv);

@@ -500,7 +500,8 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o,
 		ADD("defer");
 	}
 #undef ADD
-	confine_argv(api, user, a);
+	ConfineConf cf = qemu_confine_conf(api);
+	confine_argv(&cf, user, a);
 	g_ptr_array_add(a, NULL);
 	return a;
 }
@@ -688,7 +689,8 @@ qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 						NULL));
 	if (!qemu_vm_check_files(vm, &e))
 		return start_finish(s, e);
-	if (!confine_user(api, &user, &e) || !confine_vm_dir(api, dir, &e))
+	ConfineConf cf = qemu_confine_conf(api);
+	if (!confine_user(&cf, &user, &e) || !confine_vm_dir(&cf, dir, &e))
 		return start_finish(s, e);
 	argv = qemu_argv(api, vm, dir, opts, user);
 	g_autofree char *pidfile = g_build_filename(dir, "qemu.pid", NULL);
@@ -995,7 +997,8 @@ qemu_driver_new(Api *api)
 		g_autoptr(GError) e = NULL;
 		g_autofree char *code = NULL;
 		g_auto(GStrv) params = NULL;
-		if (!confine_user(api, &u, &e)) {
+		ConfineConf cf = qemu_confine_conf(api);
+		if (!confine_user(&cf, &u, &e)) {
 			xerr_split(e, &code, &params);
 			g_warning("qemu: VMs will not start: %s",
 				  params[0] ? params[0] : code);
@@ -1030,4 +1033,14 @@ qemu_driver_free(QemuDriver *drv)
 	g_list_free_full(drv->ready_waiters, g_free);
 	g_free(drv->accel);
 	g_free(drv);
+}
+
+ConfineConf
+qemu_confine_conf(Api *api)
+{
+	return (ConfineConf){
+		.user = api->cfg.qemu_user,
+		.run_dir = api->cfg.run_dir,
+		.sandbox = api->cfg.qemu_sandbox,
+	};
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "api/api.h"
+#include "qemu/confine.h"
 #include "qemu/qmp.h"
 
 typedef struct QemuDriver QemuDriver;
@@ -85,3 +86,6 @@ void qemu_vm_set_hook(QemuVm *qv, QmpEventFn fn, gpointer user_data);
 /* Moves a QemuVm from one record to another (a migration that arrives
  * under a new ref keeps its QEMU). */
 void qemu_vm_rebind(Api *api, const char *old_ref, const char *new_ref);
+
+/* The confinement settings (confine.h) of API's configuration. */
+ConfineConf qemu_confine_conf(Api *api);
