@@ -80,6 +80,8 @@ guint64 store_inject(Store *store, StoreObj *o);
 #define STORE_EVENT_RING 8192
 #define STORE_EVENT_BYTES ((gsize)16 << 20)
 void store_set_event_bytes(Store *store, gsize max_bytes);
+/* The estimated bytes N holds in memory (what the bound counts). */
+gsize store_json_mem(JsonNode *n);
 guint64 store_last_event(Store *store);
 guint64 store_first_event(Store *store);
 /* The events with id > AFTER, oldest first, in a new array of borrowed
