@@ -258,6 +258,18 @@ void vm_op_end(Api *api, const char *vm_ref);
 gboolean vm_set(Api *api, StoreObj *vm, GError **error, ...)
 	G_GNUC_NULL_TERMINATED;
 
+/* What the VM boots from and writes to (vm-storage.c): resolved from its
+ * records and checked (BOOTLOADER_FAILED, VM_FILE_MISSING) for QEMU. */
+typedef struct {
+	char *kernel;
+	char *initrd;
+	GPtrArray *disks;         /* QemuDisk */
+} VmStorage;
+gboolean vm_storage_resolve(Api *api, StoreObj *vm, VmStorage *out,
+			    GError **error);
+void vm_storage_clear(VmStorage *s);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmStorage, vm_storage_clear)
+
 void vm_power_start(Call *call);
 void vm_power_clean_shutdown(Call *call);
 void vm_power_hard_shutdown(Call *call);

@@ -138,11 +138,12 @@ vm_power_start(Call *call)
 	Api *api = call->api;
 	StoreObj *vm = call_arg_obj(call, 1, "VM", &e);
 	gboolean paused = FALSE, force = FALSE;
+	g_auto(VmStorage) st = { 0 };
 
 	if (vm == NULL || !call_arg_bool(call, 2, &paused, &e) ||
 	    !call_arg_bool(call, 3, &force, &e) ||
 	    !vm_check_power(vm, "Halted", &e) || !vm_op_idle(vm, &e) ||
-	    !qemu_vm_check_files(vm, &e))
+	    !vm_storage_resolve(api, vm, &st, &e))
 		return call_fail(call, e);
 
 	StoreObj *host = api_host(api);
@@ -162,7 +163,8 @@ vm_power_start(Call *call)
 	       json_node_init_string(json_node_alloc(), "Paused"),
 	       "resident_on", json_node_init_string(json_node_alloc(),
 						     api->host_ref), NULL);
-	QemuStartOpts o = { .paused = paused };
+	QemuStartOpts o = { .paused = paused, .kernel = st.kernel,
+			    .initrd = st.initrd, .disks = st.disks };
 	qemu_vm_start(api, vm, &o, vm_power_start_done, call_ref(call));
 }
 

@@ -902,7 +902,16 @@ dst_begin(Api *api, Chan *c, JsonObject *msg, GSocketConnection *conn)
 	dst_set(d, DST_STARTING);
 	vm_set(api, o, NULL, "resident_on",
 	       json_node_init_string(json_node_alloc(), api->host_ref), NULL);
-	QemuStartOpts so = { .paused = TRUE, .incoming = TRUE };
+	g_auto(VmStorage) st = { 0 };
+	if (!vm_storage_resolve(api, o, &st, &e)) {
+		g_autofree char *why = g_strdup_printf("the VM's files: %s",
+						       e->message);
+		g_error_free(e);
+		return dst_abort(d, why);
+	}
+	QemuStartOpts so = { .paused = TRUE, .incoming = TRUE,
+			     .kernel = st.kernel, .initrd = st.initrd,
+			     .disks = st.disks };
 	qemu_vm_start(api, o, &so, dst_started, dst_hold(d));
 }
 

@@ -433,13 +433,12 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o,
 	gint64 mem = json_object_get_int_member(r, "memory_static_max") / MiB;
 	gint64 vcpus = json_object_get_int_member(r, "VCPUs_at_startup");
 	gint64 maxv = json_object_get_int_member(r, "VCPUs_max");
-	const char *kernel = json_object_get_string_member(r, "PV_kernel");
-	const char *initrd = json_object_get_string_member(r, "PV_ramdisk");
+	const char *kernel = o->kernel;
+	const char *initrd = o->initrd;
 	const char *args = json_object_get_string_member(r, "PV_args");
 	const char *machine = qemu_map_get(r, "platform", "machine", "pc");
 	const char *cpu = qemu_map_get(r, "platform", "cpu",
 				       api->cfg.cpu_model);
-	const char *disks = qemu_map_get(r, "other_config", "disks", "");
 	const char *console = o->console_name ? o->console_name
 					      : "console.log";
 
@@ -476,13 +475,7 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o,
 		ADD("-append");
 		ADD("%s", args ? args : "");
 	}
-	g_auto(GStrv) dl = g_strsplit(disks, ",", -1);
-	for (guint i = 0; dl[i]; i++) {
-		if (*dl[i] == 0)
-			continue;
-		ADD("-drive");
-		ADD("file=%s,if=virtio,format=raw,cache=none", dl[i]);
-	}
+	qemu_disk_argv(o->disks, a);
 	/* append=on: QEMU writes at the end whatever the file's length, so
 	 * qemu_console_cap may truncate it under QEMU's feet. */
 	ADD("-chardev");
@@ -504,39 +497,6 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o,
 	confine_argv(&cf, user, a);
 	g_ptr_array_add(a, NULL);
 	return a;
-}
-
-gboolean
-qemu_vm_check_files(StoreObj *vm, GError **error)
-{
-	static const char *const fields[] = { "PV_kernel", "PV_ramdisk", NULL };
-	const char *why = NULL;
-
-	/* Regular files only (no FIFO, device or symbolic link): the paths
-	 * are a client's, and QEMU runs with the authority to open them. */
-	for (guint i = 0; fields[i]; i++) {
-		const char *p = json_object_get_string_member_with_default(
-			vm->rec, fields[i], "");
-		if (*p && !valid_regular_file(p, &why)) {
-			g_autofree char *msg = g_strdup_printf("%s %s %s",
-				fields[i], p, why);
-			xerr_set(error, "BOOTLOADER_FAILED", vm->ref, msg,
-				 NULL);
-			return FALSE;
-		}
-	}
-	const char *disks = qemu_map_get(vm->rec, "other_config", "disks", "");
-	g_auto(GStrv) dl = g_strsplit(disks, ",", -1);
-	for (guint i = 0; dl[i]; i++) {
-		if (*dl[i] && !valid_regular_file(dl[i], &why)) {
-			g_autofree char *msg = g_strdup_printf(
-				"other_config:disks: %s %s", dl[i], why);
-			xerr_set(error, "VM_FILE_MISSING", dl[i], "disk", msg,
-				 NULL);
-			return FALSE;
-		}
-	}
-	return TRUE;
 }
 
 /* ---- Starting ------------------------------------------------------- */
@@ -687,8 +647,6 @@ qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 	if (!valid_uuid(vm->uuid))
 		return start_finish(s, xerr_new("UUID_INVALID", "VM", vm->uuid,
 						NULL));
-	if (!qemu_vm_check_files(vm, &e))
-		return start_finish(s, e);
 	ConfineConf cf = qemu_confine_conf(api);
 	if (!confine_user(&cf, &user, &e) || !confine_vm_dir(&cf, dir, &e))
 		return start_finish(s, e);

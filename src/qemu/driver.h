@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "qemu/confine.h"
+#include "qemu/disk.h"
 #include "qemu/qmp.h"
 
 typedef struct QemuDriver QemuDriver;
@@ -30,21 +31,20 @@ void qemu_driver_free(QemuDriver *drv);
  * becomes kvm only where the probe says it works). */
 const char *qemu_driver_accel(Api *api);
 
+/* Borrowed by qemu_vm_start, which is done with them when it returns. */
 typedef struct {
 	gboolean paused;          /* stay paused after start */
 	gboolean incoming;        /* -incoming defer: a migration target */
 	const char *console_name; /* console log file name (default) */
+	const char *kernel;       /* -kernel, resolved and checked by the */
+	const char *initrd;       /* caller (api/vm-storage.c); NULL: none */
+	GPtrArray *disks;         /* QemuDisk (disk.h); NULL: none */
 } QemuStartOpts;
 
 /* DONE is called once; on success the VM's QEMU runs (or waits). */
 typedef void (*QemuDoneFn)(Api *api, const char *vm_ref, const GError *error,
 			   gpointer user_data);
 
-/* Checks what can be checked before QEMU starts: the kernel, initrd and
- * disks (other_config:disks) are regular files at well-formed absolute
- * paths (common/valid.h).  BOOTLOADER_FAILED [vm, message] for the kernel
- * or initrd, VM_FILE_MISSING [path, "disk", message] for a disk. */
-gboolean qemu_vm_check_files(StoreObj *vm, GError **error);
 void qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 		   QemuDoneFn done, gpointer user_data);
 /* Sends a command to the VM's QEMU; fails with HANDLE_INVALID-like errors

@@ -1,0 +1,35 @@
+/*
+ * disk: QEMU's vocabulary for a VM's disks and CD drives.
+ *
+ * The API layer resolves a VM's VBDs, VDIs and SRs into QemuDisks (paths
+ * ternd chose inside its SRs, never a client's); this file turns them into
+ * -blockdev/-device arguments at start and into QMP objects to hot-plug
+ * on a running VM.  Each disk is two block nodes, the protocol ("f-<id>",
+ * a file) and the format ("<id>", qcow2 or raw), and one device
+ * ("dev-<id>": virtio-blk-pci, or ide-cd for a CD drive).
+ */
+#pragma once
+
+#include <glib.h>
+
+typedef struct {
+	char *id;              /* "vbd<userdevice>": node and device names */
+	char *path;            /* the image; NULL for an empty CD drive */
+	char *format;          /* "qcow2" or "raw" */
+	gboolean read_only;
+	gboolean cdrom;        /* an ide-cd drive rather than virtio-blk */
+	gboolean cache_direct; /* a shared SR: O_DIRECT, no host page cache */
+	int bootindex;         /* > 0: boot order; 0: not bootable */
+} QemuDisk;
+
+QemuDisk *qemu_disk_new(const char *id, const char *path,
+			const char *format);
+void qemu_disk_free(QemuDisk *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QemuDisk, qemu_disk_free)
+
+/* Appends each disk's -blockdev and -device arguments to ARGV. */
+void qemu_disk_argv(GPtrArray *disks, GPtrArray *argv);
+
+/* The JSON text of -blockdev's argument for D's format node (with its
+ * file node inline): also blockdev-add's arguments, as an object. */
+char *qemu_disk_blockdev_json(const QemuDisk *d);
