@@ -10,6 +10,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "common/xerr.h"
+
 QemuDisk *
 qemu_disk_new(const char *id, const char *path, const char *format)
 {
@@ -90,4 +92,42 @@ qemu_disk_argv(GPtrArray *disks, GPtrArray *argv)
 		g_ptr_array_add(argv, g_strdup("-device"));
 		g_ptr_array_add(argv, g_string_free(dev, FALSE));
 	}
+}
+
+/* ---- Hot-plug (to be written: h/disk) ------------------------------- */
+
+static void
+qemu_disk_not_yet(QemuDiskDoneFn done, gpointer data)
+{
+	g_autoptr(GError) e = xerr_new("NOT_IMPLEMENTED", "disk hot-plug",
+				       NULL);
+	done(e, data);
+}
+
+void
+qemu_disk_attach(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
+		 gpointer data)
+{
+	qemu_disk_not_yet(done, data);
+}
+
+void
+qemu_disk_detach(Qmp *qmp, const char *id, QemuDiskDoneFn done,
+		 gpointer data)
+{
+	qemu_disk_not_yet(done, data);
+}
+
+void
+qemu_disk_cd_insert(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
+		    gpointer data)
+{
+	qemu_disk_not_yet(done, data);
+}
+
+void
+qemu_disk_cd_eject(Qmp *qmp, const char *id, QemuDiskDoneFn done,
+		   gpointer data)
+{
+	qemu_disk_not_yet(done, data);
 }

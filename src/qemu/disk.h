@@ -12,6 +12,8 @@
 
 #include <glib.h>
 
+#include "qemu/qmp.h"
+
 typedef struct {
 	char *id;              /* "vbd<userdevice>": node and device names */
 	char *path;            /* the image; NULL for an empty CD drive */
@@ -33,3 +35,18 @@ void qemu_disk_argv(GPtrArray *disks, GPtrArray *argv);
 /* The JSON text of -blockdev's argument for D's format node (with its
  * file node inline): also blockdev-add's arguments, as an object. */
 char *qemu_disk_blockdev_json(const QemuDisk *d);
+
+/* Hot-plug on a running QEMU.  DONE gets NULL, or the error (with an XAPI
+ * code: INTERNAL_ERROR with QEMU's message, or a deadline passed), once
+ * QEMU has finished: attach = blockdev-add + device_add; detach =
+ * device_del, DEVICE_DELETED, blockdev-del; a CD's insert and eject
+ * change the medium of an existing ide-cd drive (D->id). */
+typedef void (*QemuDiskDoneFn)(const GError *error, gpointer data);
+void qemu_disk_attach(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
+		      gpointer data);
+void qemu_disk_detach(Qmp *qmp, const char *id, QemuDiskDoneFn done,
+		      gpointer data);
+void qemu_disk_cd_insert(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
+			 gpointer data);
+void qemu_disk_cd_eject(Qmp *qmp, const char *id, QemuDiskDoneFn done,
+			gpointer data);
