@@ -1,8 +1,11 @@
 /*
  * Minimal-overhead measuring client for ternd's local socket (bench/api).
  *
- * A raw AF_UNIX stream socket, one kept-alive HTTP/1.1 connection, requests
- * prebuilt once and written with one write(); the reply is read until its
+ * A raw AF_UNIX stream socket, HTTP/1.1, requests prebuilt once and written
+ * with one write(); ternd answers each with Connection: close (libsoup 3.2
+ * leaks kept-alive connections, src/rpc/guard.c), so the client connects
+ * again before the next request, inside the timed path as any client
+ * must; the reply is read until its
  * Content-Length is complete.  No JSON/XML parsing in the timed path (replies
  * are only checked with strstr afterwards).  Timestamps: CLOCK_MONOTONIC.
  *
@@ -125,7 +128,8 @@ buf_printf(Buf *b, const char *fmt, ...)
 }
 
 typedef struct {
-	int fd;
+	int fd;          /* -1 once the server closed it */
+	const char *path; /* to connect again; NULL for a socketpair */
 	Buf in;          /* bytes read; a complete reply is in [0, rlen) */
 	size_t hdrlen;   /* 0 until the header end was seen */
 	size_t rlen;     /* header + body length once known */
@@ -225,15 +229,42 @@ conn_read_some(Conn *c)
 	c->in.p[c->in.len] = '\0';
 }
 
+/* Connects again if the server closed the connection after its last
+ * reply (Connection: close), dropping what was read. */
+static void
+conn_ready(Conn *c)
+{
+	conn_consume(c);
+	if (c->fd >= 0 || c->path == NULL)
+		return;
+	c->fd = conn_open(c->path);
+	c->in.len = 0;
+}
+
+/* After a complete reply: a connection the server closes is closed. */
+static void
+conn_done(Conn *c)
+{
+	char save = c->in.p[c->hdrlen - 2];
+
+	c->in.p[c->hdrlen - 2] = '\0';
+	if (c->path != NULL && strcasestr(c->in.p, "\r\nConnection: close")) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->in.p[c->hdrlen - 2] = save;
+}
+
 /* Send one prebuilt request and wait for the whole reply. */
 static void
 rpc(Conn *c, const Buf *req)
 {
-	conn_consume(c);
+	conn_ready(c);
 	write_all(c->fd, req->p, req->len);
 	while (!conn_complete(c))
 		conn_read_some(c);
 	c->in.p[c->rlen] = '\0';  /* body may be followed by nothing else */
+	conn_done(c);
 }
 
 static const char *
@@ -303,7 +334,7 @@ print_cpu(const char *name, long long a, long long b, int calls)
 static void
 mode_create(const char *sock, int n, const char *prefix)
 {
-	Conn c = { .fd = conn_open(sock) };
+	Conn c = { .fd = -1, .path = sock };
 	char *s = login(&c), *first = NULL;
 	double *t = calloc(n, sizeof(double)), wall;
 	Buf req = { 0 }, b = { 0 };
@@ -380,7 +411,7 @@ timed_loop(Conn *c, const Buf *req, int warm, int n, double *t,
 static void
 mode_getrec(const char *sock, const char *ref, int n)
 {
-	Conn c = { .fd = conn_open(sock) };
+	Conn c = { .fd = -1, .path = sock };
 	char *s = login(&c), *rep;
 	double *tj = calloc(n, sizeof(double)), *tx = calloc(n, sizeof(double));
 	double *te = calloc(n, sizeof(double));
@@ -454,7 +485,7 @@ count(const char *s, const char *pat)
 static void
 mode_getall(const char *sock, int n)
 {
-	Conn c = { .fd = conn_open(sock) };
+	Conn c = { .fd = -1, .path = sock };
 	char *s = login(&c);
 	double *tj = calloc(n, sizeof(double)), *tx = calloc(n, sizeof(double));
 	Buf req = { 0 }, xreq = { 0 }, b = { 0 };
@@ -502,7 +533,7 @@ mode_getall(const char *sock, int n)
 static void
 mode_events(const char *sock, const char *ref, int n)
 {
-	Conn a = { .fd = conn_open(sock) }, bc = { .fd = conn_open(sock) };
+	Conn a = { .fd = -1, .path = sock }, bc = { .fd = -1, .path = sock };
 	char *s = login(&a), *token;
 	double *fr = calloc(n, sizeof(double)), *fc = calloc(n, sizeof(double));
 	double *bl = calloc(n, sizeof(double));
@@ -533,8 +564,8 @@ mode_events(const char *sock, const char *ref, int n)
 			   s, ref, name, i);
 		http_request(&breq, "/jsonrpc", "application/json", b.p);
 
-		conn_consume(&a);
-		conn_consume(&bc);
+		conn_ready(&a);
+		conn_ready(&bc);
 		write_all(a.fd, req.p, req.len);
 		usleep(3000);
 		{
@@ -566,6 +597,8 @@ mode_events(const char *sock, const char *ref, int n)
 			}
 		}
 		a.in.p[a.rlen] = '\0';
+		conn_done(&a);
+		conn_done(&bc);
 		if (strstr(body(&a), name) == NULL)
 			die("event.from reply lacks the change: %.400s", body(&a));
 		if (strstr(body(&bc), "\"error\""))

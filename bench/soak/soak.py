@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -106,12 +107,17 @@ def check_console(con, what):
     return st
 
 
-def soak(n, warmup):
+def soak(n, warmup, ring_kib):
     out = subprocess.run([str(GUEST_BUILD)], check=True, capture_output=True,
                          text=True, timeout=900).stdout
     paths = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
     guest = paths["TERN_GUEST_KERNEL"], paths["TERN_GUEST_INITRD"]
-    with NetnsPair() as pair:
+    extra = ()
+    if ring_kib:
+        conf = Path(tempfile.mkdtemp(prefix="soak")) / "ternd.conf"
+        conf.write_text(f"[daemon]\nevent_ring_kib = {ring_kib}\n")
+        extra = ("-f", str(conf))
+    with NetnsPair(extra_args=extra) as pair:
         hosts = [pair.a, pair.b]
         vm = create_guest(pair.a, guest)
         pair.a.api.call("VM.start", vm, False, False)
@@ -159,7 +165,7 @@ def soak(n, warmup):
         if load.errors:
             raise SystemExit(f"API load failed: {load.errors}")
         return {
-            "n": n, "warmup": warmup, "boot": boot,
+            "n": n, "warmup": warmup, "boot": boot, "ring_kib": ring_kib,
             "wall_s": round(time.monotonic() - t0, 1),
             "mean_s": round(sum(durations) / len(durations), 2),
             "max_s": round(max(durations), 2), "start": start, "end": end,
@@ -216,9 +222,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--ring-kib", type=int, default=0,
+                    help="ternd's [daemon] event_ring_kib (0: its default)")
     ap.add_argument("--docs", default=None)
     a = ap.parse_args()
-    r = soak(a.n, a.warmup)
+    r = soak(a.n, a.warmup, a.ring_kib)
     print(r)
     if a.docs:
         write_docs(a.docs, r)

@@ -333,6 +333,9 @@ class Ternd:
         assert self.proc is None or self.proc.poll() is not None
         self.log = open(self.log_path, "ab")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        # TERND_WRAP: a profiler to run ternd under (e.g. "heaptrack -o
+        # /tmp/ht"), for bench/soak's diagnosis; never set by the suite.
+        prefix += os.environ.get("TERND_WRAP", "").split()
         self.proc = subprocess.Popen(
             prefix + [str(TERND), "-F", "--state-dir", str(self.state_dir),
              "--run-dir", str(self.run_dir), "--socket", self.socket,

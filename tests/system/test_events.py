@@ -12,22 +12,29 @@ from conftest import XapiFailure
 
 
 class FastJson:
-    """JSON-RPC over one kept-alive connection, each request in one
-    segment (http.client's two writes meet Nagle and delayed ACKs)."""
+    """JSON-RPC, one connection per request (ternd answers each with
+    Connection: close), each request in one segment (http.client's two
+    writes meet Nagle and delayed ACKs)."""
 
     def __init__(self, where, session):
-        if isinstance(where, str):
+        self.where = where
+        self.session = session
+        self.sock = self.file = None
+
+    def _connect(self):
+        self.close()
+        if isinstance(self.where, str):
             self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(where)
+            self.sock.connect(self.where)
         else:
-            self.sock = socket.create_connection(("127.0.0.1", where))
+            self.sock = socket.create_connection(("127.0.0.1", self.where))
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.file = self.sock.makefile("rb")
-        self.session = session
 
     def call(self, method, *args):
         body = json.dumps({"jsonrpc": "2.0", "method": method, "id": 1,
                            "params": [self.session, *args]}).encode()
+        self._connect()
         self.sock.sendall(b"POST /jsonrpc HTTP/1.1\r\nHost: x\r\n"
                           b"Content-Type: application/json\r\n"
                           b"Content-Length: %d\r\n\r\n" % len(body) + body)
@@ -45,8 +52,10 @@ class FastJson:
         return reply["result"]
 
     def close(self):
-        self.file.close()
-        self.sock.close()
+        if self.file is not None:
+            self.file.close()
+            self.sock.close()
+        self.sock = self.file = None
 
 
 def token_now(api):

@@ -243,15 +243,20 @@ def test_slow_body_cut(limited):
     assert 2 < t < 8, t
 
 
-def test_idle_keepalive_closed(limited):
+def test_connection_closed_after_response(limited):
+    # libsoup 3.2 leaks a kept-alive connection its client hangs up
+    # (src/rpc/guard.c): every response says Connection: close and the
+    # connection ends with it, not at the keep-alive deadline.
     s = connect(limited)
     body = xmlrpc.client.dumps((), "system.listMethods").encode()
     s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
               b"Content-Length: %d\r\n\r\n" % len(body) + body)
     s.settimeout(5)
-    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    head = s.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"\r\nConnection: close\r\n" in head
     t = closed_within(s, 8)
-    assert 1 < t < 8, t
+    assert t < 1, t
 
 
 def test_channel_deep_json_refused(limited):
