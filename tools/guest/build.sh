@@ -93,7 +93,7 @@ inputs_hash() {
 
 	{
 		sha256sum "$SRC/tools/guest/build.sh" "$SRC/guest/init" \
-			"$SRC/guest/memcheck.c" /bin/busybox | cut -d' ' -f1
+			"$SRC/guest/memcheck.c" "$SRC/guest/net.sh" /bin/busybox | cut -d' ' -f1
 		basename "$deb"
 		echo "${MODULES[*]}"
 	} | sha256sum | cut -d' ' -f1
@@ -147,6 +147,7 @@ build_initrd() {
 		[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 	done
 	install -m 0755 "$SRC/guest/init" "$root/init"
+	install -m 0755 "$SRC/guest/net.sh" "$root/net.sh"
 	install_modules "$work/kernel" "$root"
 	gcc -std=c11 -static -O2 -Wall -Wextra -Werror -s \
 		-o "$root/bin/memcheck" "$SRC/guest/memcheck.c"
