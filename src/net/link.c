@@ -256,6 +256,7 @@ net_bridge_ensure(const char *name, int mtu, gboolean *created,
 		  GError **error)
 {
 	g_autoptr(NlSock) sk = net_sock(error);
+	gboolean mine = FALSE;
 	int err;
 
 	if (created)
@@ -270,16 +271,20 @@ net_bridge_ensure(const char *name, int mtu, gboolean *created,
 	if (rl == NULL) {
 		struct rtnl_link *n = rtnl_link_bridge_alloc();
 		rtnl_link_set_name(n, name);
-		rtnl_link_set_ifalias(n, NET_ALIAS_BRIDGE);
 		err = rtnl_link_add(sk, n, NLM_F_CREATE | NLM_F_EXCL);
 		rtnl_link_put(n);
 		if (err < 0 && err != -NLE_EXIST) {
 			net_fail(error, name, "create bridge", err);
 			return FALSE;
 		}
-		if (created && err == 0)
-			*created = TRUE;
-		g_info("net: bridge %s created", name);
+		if (err == 0) {
+			/* The kernel takes the alias on a change only, not
+			 * with the new link. */
+			mine = TRUE;
+			if (created)
+				*created = TRUE;
+			g_info("net: bridge %s created", name);
+		}
 	} else {
 		const char *kind = rtnl_link_get_type(rl);
 		gboolean bridge = kind && g_strcmp0(kind, "bridge") == 0;
@@ -295,6 +300,8 @@ net_bridge_ensure(const char *name, int mtu, gboolean *created,
 	rtnl_link_set_flags(c, IFF_UP);
 	if (mtu > 0)
 		rtnl_link_set_mtu(c, (unsigned int)mtu);
+	if (mine)
+		rtnl_link_set_ifalias(c, NET_ALIAS_BRIDGE);
 	return net_link_apply(sk, name, "bridge up", c, error);
 }
 
