@@ -287,6 +287,8 @@ StoreObj *network_add(Api *api, JsonObject *rec, GError **error);
 /* The first PREFIX<N> neither a network nor a host link uses. */
 char *network_pick_bridge(Api *api, const char *prefix);
 void vif_set_attached(Api *api, StoreObj *vif, gboolean attached);
+/* Removes the VIFs whose VM no longer exists. */
+void vif_gc(Api *api);
 void pif_reconcile(Api *api);
 /* Whether VM (may be NULL) has a QEMU: Running or Paused. */
 gboolean vm_net_running(StoreObj *vm);

@@ -213,6 +213,8 @@ network_destroy(Call *call)
 
 	if (n == NULL)
 		return call_fail(call, e);
+	/* VIFs of destroyed VMs do not keep the network. */
+	vif_gc(call->api);
 	static const struct {
 		const char *field, *code;
 	} used[] = { { "VIFs", "NETWORK_CONTAINS_VIF" },

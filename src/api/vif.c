@@ -438,6 +438,25 @@ vif_destroy(Call *call)
 	vif_remove(call, vif->ref);
 }
 
+void
+vif_gc(Api *api)
+{
+	g_autoptr(GPtrArray) vifs = store_list(api->store, "VIF");
+
+	for (guint i = 0; i < vifs->len; i++) {
+		StoreObj *vif = vifs->pdata[i];
+		g_autoptr(GError) e = NULL;
+		if (store_get_typed(api->store, "VM", vif_str(vif, "VM")))
+			continue;
+		g_autofree char *ref = g_strdup(vif->ref);
+		g_autofree char *net = g_strdup(vif_str(vif, "network"));
+		g_info("net: VIF %s: its VM is gone, removing it", vif->uuid);
+		if (!network_ref_remove(api, net, "VIFs", ref, &e) ||
+		    !store_remove(api->store, vif, &e))
+			g_warning("net: %s", e->message);
+	}
+}
+
 static const Method vif_methods[] = {
 	{ .name = "create", .fn = vif_create, .nargs = 2,
 	  .role = ROLE_VM_ADMIN, .async = TRUE },

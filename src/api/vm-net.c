@@ -9,7 +9,8 @@
  * persistent: it goes away with the last fd, that is with QEMU (or with
  * ternd's copy when QEMU never started), so a halted VM leaves no tap.
  *
- * vm_net_reconcile runs once at start: a tap named like ternd's that no
+ * vm_net_reconcile runs once at start: VIFs whose VM is gone are
+ * removed (VM.destroy leaves them today), a tap named like ternd's that no
  * attached VIF of a running VM accounts for is deleted (a persistent one
  * left by something else, or one whose VIF is gone), a bridge ternd made
  * whose network is gone is deleted, and a PIF recorded as attached is
@@ -67,6 +68,32 @@ vm_net_nic_open(Api *api, StoreObj *vif, GError **error)
 			    (int)mtu);
 }
 
+/* Puts the tap NAME of VIF (in use by its QEMU) back on its bridge. */
+static gboolean
+vm_net_rejoin(Api *api, StoreObj *vif, const char *name, GError **error)
+{
+	StoreObj *net = store_get_typed(api->store, "network",
+		json_object_get_string_member_with_default(vif->rec, "network",
+							   ""));
+	g_autoptr(NetLink) l = NULL;
+
+	if (net == NULL)
+		return TRUE;
+	const char *bridge = json_object_get_string_member(net->rec, "bridge");
+	if ((l = net_link_get(name, error)) == NULL)
+		return FALSE;
+	g_autoptr(NetLink) br = net_link_get(bridge, NULL);
+	if (br != NULL && l->master == br->ifindex)
+		return TRUE;
+	g_info("net: tap %s back on %s", name, bridge);
+	return (!json_object_get_boolean_member_with_default(net->rec,
+							     "managed", TRUE) ||
+		net_bridge_ensure(bridge, (int)json_object_get_int_member(
+				net->rec, "MTU"), NULL, error)) &&
+	       net_link_set_master(name, bridge, error) &&
+	       net_link_set_up(name, TRUE, error);
+}
+
 static gint
 vm_net_by_device(gconstpointer a, gconstpointer b)
 {
@@ -89,7 +116,9 @@ vm_net_resolve(Api *api, StoreObj *vm, GError **error)
 	for (guint i = 0; refs && i < json_array_get_length(refs); i++) {
 		StoreObj *vif = store_get_typed(api->store, "VIF",
 			json_array_get_string_element(refs, i));
-		if (vif != NULL)
+		/* Only the VM's own: VM.clone copies the VIFs field. */
+		if (vif != NULL && g_strcmp0(json_object_get_string_member(
+				vif->rec, "VM"), vm->ref) == 0)
 			g_ptr_array_add(vifs, vif);
 	}
 	g_ptr_array_sort(vifs, vm_net_by_device);
@@ -108,7 +137,7 @@ vm_net_resolve(Api *api, StoreObj *vm, GError **error)
 	return nics;
 }
 
-/* The taps that running VMs' attached VIFs account for. */
+/* The taps that running VMs' attached VIFs account for: name -> VIF. */
 static GHashTable *
 vm_net_taps_in_use(Api *api)
 {
@@ -124,7 +153,8 @@ vm_net_taps_in_use(Api *api)
 		if (vm_net_running(vm) &&
 		    json_object_get_boolean_member_with_default(
 			    vif->rec, "currently_attached", FALSE))
-			g_hash_table_add(in_use, net_tap_name(vif->uuid));
+			g_hash_table_insert(in_use, net_tap_name(vif->uuid),
+					    vif);
 	}
 	return in_use;
 }
@@ -153,6 +183,7 @@ vm_net_reconcile(Api *api)
 		g_warning("net: cannot list links: %s", e->message);
 		return;
 	}
+	vif_gc(api);
 	in_use = vm_net_taps_in_use(api);
 	for (guint i = 0; i < links->len; i++) {
 		NetLink *l = links->pdata[i];
@@ -174,4 +205,15 @@ vm_net_reconcile(Api *api)
 		}
 	}
 	pif_reconcile(api);
+	/* A running VM's tap back on its bridge, should the bridge have
+	 * been deleted and made again meanwhile. */
+	GHashTableIter it;
+	gpointer name, vif;
+	g_hash_table_iter_init(&it, in_use);
+	while (g_hash_table_iter_next(&it, &name, &vif)) {
+		g_autoptr(GError) te = NULL;
+		if (!net_link_exists(name) || !vm_net_rejoin(api, vif, name, &te))
+			g_warning("net: tap %s: %s", (char *)name,
+				  te ? te->message : "gone");
+	}
 }

@@ -179,3 +179,15 @@ def test_roles(nethost):
         fails("RBAC_PERMISSION_DENIED", who.call, "VIF.destroy", v)
     va.call("VIF.destroy", v)
     po.call("network.destroy", net_create(po))
+
+
+def test_destroyed_vm_releases_network(nethost):
+    """A VIF whose VM was destroyed does not keep its network, and a
+    clone does not share its original's VIFs at start."""
+    api = nethost.api
+    net = net_create(api)
+    vm = vm_create(api)
+    vif_create(api, vm, net)
+    api.call("VM.destroy", vm)
+    api.call("network.destroy", net)
+    assert api.call("VIF.get_all") == []
