@@ -182,8 +182,7 @@ def test_roles(nethost):
 
 
 def test_destroyed_vm_releases_network(nethost):
-    """A VIF whose VM was destroyed does not keep its network, and a
-    clone does not share its original's VIFs at start."""
+    """A VIF whose VM was destroyed does not keep its network."""
     api = nethost.api
     net = net_create(api)
     vm = vm_create(api)
