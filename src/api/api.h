@@ -290,6 +290,8 @@ void vif_set_attached(Api *api, StoreObj *vif, gboolean attached);
 /* Removes the VIFs whose VM no longer exists. */
 void vif_gc(Api *api);
 void pif_reconcile(Api *api);
+/* The alias marking this host's bridges and taps (net.h: net_owner). */
+char *vm_net_owner(Api *api);
 /* Whether VM (may be NULL) has a QEMU: Running or Paused. */
 gboolean vm_net_running(StoreObj *vm);
 /* The tap of VIF opened on its network's bridge, as a QemuNic (qemu/nic.h)

@@ -234,9 +234,10 @@ network_destroy(Call *call)
 	}
 	const char *bridge = json_object_get_string_member_with_default(
 		n->rec, "bridge", "");
+	g_autofree char *owner = vm_net_owner(call->api);
 	if (json_object_get_boolean_member_with_default(n->rec, "managed",
 							TRUE) &&
-	    *bridge && !net_bridge_delete_own(bridge, &e))
+	    *bridge && !net_bridge_delete_own(bridge, owner, &e))
 		return call_fail(call, e);
 	if (!store_remove(call->api->store, n, &e))
 		return call_fail(call, e);

@@ -149,9 +149,10 @@ pif_attach(Api *api, StoreObj *pif, gboolean attach, GError **error)
 		return net_link_set_master(dev, NULL, error);
 	gint64 mtu = json_object_get_int_member_with_default(net->rec, "MTU",
 							     1500);
+	g_autofree char *owner = vm_net_owner(api);
 	return (!json_object_get_boolean_member_with_default(net->rec,
 							     "managed", TRUE) ||
-		net_bridge_ensure(bridge, (int)mtu, NULL, error)) &&
+		net_bridge_ensure(bridge, (int)mtu, owner, NULL, error)) &&
 	       net_link_set_master(dev, bridge, error) &&
 	       net_link_set_up(dev, TRUE, error);
 }

@@ -9,12 +9,15 @@
  * persistent: it goes away with the last fd, that is with QEMU (or with
  * ternd's copy when QEMU never started), so a halted VM leaves no tap.
  *
- * vm_net_reconcile runs once at start: VIFs whose VM is gone are
- * removed (VM.destroy leaves them today), a tap named like ternd's that no
- * attached VIF of a running VM accounts for is deleted (a persistent one
- * left by something else, or one whose VIF is gone), a bridge ternd made
- * whose network is gone is deleted, and a PIF recorded as attached is
- * enslaved to its network's bridge again (after a host reboot).
+ * vm_net_reconcile runs once at start, before the API serves:
+ *   - VIFs whose VM is gone are removed (VM.destroy leaves them);
+ *   - a tap named like ternd's ("tvif" + 11) whose alias is this host's
+ *     or empty, and that no attached VIF of a running VM accounts for, is
+ *     deleted (a persistent one left by something else, or one whose VIF
+ *     is gone); another host's taps (two ternds in one namespace) stay;
+ *   - a bridge with this host's alias that no network names is deleted;
+ *   - a PIF recorded as attached is enslaved to its bridge again, and a
+ *     running VM's tap rejoins its bridge (after the bridge was lost).
  */
 #include "api/api.h"
 
@@ -24,6 +27,14 @@
 #include "common/xerr.h"
 #include "net/net.h"
 #include "qemu/nic.h"
+
+char *
+vm_net_owner(Api *api)
+{
+	StoreObj *host = api_host(api);
+
+	return net_owner(host ? host->uuid : "");
+}
 
 gboolean
 vm_net_running(StoreObj *vm)
@@ -55,10 +66,12 @@ vm_net_nic_open(Api *api, StoreObj *vif, GError **error)
 		net->rec, "managed", TRUE);
 	/* An unmanaged network's bridge is someone else's: used, never
 	 * made or changed. */
-	if (managed && !net_bridge_ensure(bridge, (int)net_mtu, NULL, error))
+	g_autofree char *owner = vm_net_owner(api);
+	if (managed &&
+	    !net_bridge_ensure(bridge, (int)net_mtu, owner, NULL, error))
 		return NULL;
 	g_autofree char *tap = net_tap_name(vif->uuid);
-	int fd = net_tap_open(tap, (int)mtu, bridge, error);
+	int fd = net_tap_open(tap, (int)mtu, bridge, owner, error);
 	if (fd < 0)
 		return NULL;
 	g_autofree char *id = g_strdup_printf("vif%s", device);
@@ -86,10 +99,11 @@ vm_net_rejoin(Api *api, StoreObj *vif, const char *name, GError **error)
 	if (br != NULL && l->master == br->ifindex)
 		return TRUE;
 	g_info("net: tap %s back on %s", name, bridge);
+	g_autofree char *owner = vm_net_owner(api);
 	return (!json_object_get_boolean_member_with_default(net->rec,
 							     "managed", TRUE) ||
 		net_bridge_ensure(bridge, (int)json_object_get_int_member(
-				net->rec, "MTU"), NULL, error)) &&
+				net->rec, "MTU"), owner, NULL, error)) &&
 	       net_link_set_master(name, bridge, error) &&
 	       net_link_set_up(name, TRUE, error);
 }
@@ -178,6 +192,7 @@ vm_net_reconcile(Api *api)
 	g_autoptr(GError) e = NULL;
 	g_autoptr(GPtrArray) links = net_link_list(&e);
 	g_autoptr(GHashTable) in_use = NULL;
+	g_autofree char *owner = vm_net_owner(api);
 
 	if (links == NULL) {
 		g_warning("net: cannot list links: %s", e->message);
@@ -187,10 +202,14 @@ vm_net_reconcile(Api *api)
 	in_use = vm_net_taps_in_use(api);
 	for (guint i = 0; i < links->len; i++) {
 		NetLink *l = links->pdata[i];
+		gboolean mine = strcmp(l->alias, owner) == 0;
+		/* A tap named like ours without an alias is a leftover too
+		 * (ours get theirs as they are made); another host's is
+		 * left to that host. */
 		gboolean tap = g_str_has_prefix(l->name, NET_TAP_PREFIX) &&
-			       strlen(l->name) == NET_NAME_MAX;
-		gboolean bridge = strcmp(l->kind, "bridge") == 0 &&
-				  strcmp(l->alias, NET_ALIAS_BRIDGE) == 0;
+			       strlen(l->name) == NET_NAME_MAX &&
+			       (mine || *l->alias == '\0');
+		gboolean bridge = strcmp(l->kind, "bridge") == 0 && mine;
 		g_autoptr(GError) de = NULL;
 
 		if (tap && !g_hash_table_contains(in_use, l->name)) {

@@ -205,6 +205,22 @@ net_link_set_mtu(const char *name, int mtu, GError **error)
 }
 
 gboolean
+net_link_setup(const char *name, int mtu, const char *alias, GError **error)
+{
+	g_autoptr(NlSock) sk = net_sock(error);
+	struct rtnl_link *c;
+
+	if (sk == NULL)
+		return FALSE;
+	c = rtnl_link_alloc();
+	if (mtu > 0)
+		rtnl_link_set_mtu(c, (unsigned int)mtu);
+	if (alias != NULL)
+		rtnl_link_set_ifalias(c, alias);
+	return net_link_apply(sk, name, "set up", c, error);
+}
+
+gboolean
 net_link_set_master(const char *name, const char *bridge, GError **error)
 {
 	g_autoptr(NlSock) sk = net_sock(error);
@@ -252,8 +268,8 @@ net_link_delete(const char *name, GError **error)
 }
 
 gboolean
-net_bridge_ensure(const char *name, int mtu, gboolean *created,
-		  GError **error)
+net_bridge_ensure(const char *name, int mtu, const char *owner,
+		  gboolean *created, GError **error)
 {
 	g_autoptr(NlSock) sk = net_sock(error);
 	gboolean mine = FALSE;
@@ -301,12 +317,12 @@ net_bridge_ensure(const char *name, int mtu, gboolean *created,
 	if (mtu > 0)
 		rtnl_link_set_mtu(c, (unsigned int)mtu);
 	if (mine)
-		rtnl_link_set_ifalias(c, NET_ALIAS_BRIDGE);
+		rtnl_link_set_ifalias(c, owner);
 	return net_link_apply(sk, name, "bridge up", c, error);
 }
 
 gboolean
-net_bridge_delete_own(const char *name, GError **error)
+net_bridge_delete_own(const char *name, const char *owner, GError **error)
 {
 	g_autoptr(NetLink) l = NULL;
 	GError *e = NULL;
@@ -317,7 +333,7 @@ net_bridge_delete_own(const char *name, GError **error)
 		return FALSE;
 	}
 	if (l == NULL || strcmp(l->kind, "bridge") != 0 ||
-	    strcmp(l->alias, NET_ALIAS_BRIDGE) != 0)
+	    strcmp(l->alias, owner) != 0)
 		return TRUE;
 	g_info("net: bridge %s deleted", name);
 	return net_link_delete(name, error);

@@ -50,6 +50,20 @@ net_tap_name(const char *uuid)
 }
 
 char *
+net_owner(const char *host_uuid)
+{
+	return g_strconcat(NET_ALIAS_PREFIX, host_uuid, NULL);
+}
+
+gboolean
+net_mac_unicast(const char *canon)
+{
+	unsigned first = (unsigned)g_ascii_strtoull(canon, NULL, 16);
+
+	return (first & 1) == 0 && strcmp(canon, "00:00:00:00:00:00") != 0;
+}
+
+char *
 net_mac_canonical(const char *mac)
 {
 	guint8 b[6];

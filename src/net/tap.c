@@ -21,7 +21,8 @@
 #include "common/xerr.h"
 
 int
-net_tap_open(const char *name, int mtu, const char *bridge, GError **error)
+net_tap_open(const char *name, int mtu, const char *bridge,
+	     const char *owner, GError **error)
 {
 	struct ifreq ifr;
 	int fd;
@@ -49,7 +50,7 @@ net_tap_open(const char *name, int mtu, const char *bridge, GError **error)
 		xerr_set(error, "INTERNAL_ERROR", msg, NULL);
 		return -1;
 	}
-	if ((mtu > 0 && !net_link_set_mtu(name, mtu, error)) ||
+	if (!net_link_setup(name, mtu, owner, error) ||
 	    (bridge != NULL && !net_link_set_master(name, bridge, error)) ||
 	    !net_link_set_up(name, TRUE, error)) {
 		close(fd); /* not persistent: the tap goes with the fd */

@@ -103,7 +103,8 @@ def test_vif_create_rules(nethost):
         assert fails("INVALID_DEVICE", vif_create, api, vm, net,
                      bad) == [bad]
     for bad in ("zz:bb:cc:00:11:22", "aa:bb:cc:00:11", "aabbcc001122",
-                "aa:bb-cc:00:11:22"):
+                "aa:bb-cc:00:11:22", "01:00:5e:00:00:01",
+                "00:00:00:00:00:00"):
         assert fails("MAC_INVALID", vif_create, api, vm, net, "5",
                      bad) == [bad]
     assert fails("INVALID_VALUE", vif_create, api, vm, net, "5", "",

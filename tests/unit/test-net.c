@@ -62,6 +62,19 @@ test_mac_canonical(void)
 }
 
 static void
+test_mac_unicast(void)
+{
+	g_autofree char *owner = net_owner("0a1b");
+
+	g_assert_true(net_mac_unicast("02:00:00:00:00:01"));
+	g_assert_true(net_mac_unicast("aa:bb:cc:00:11:22"));
+	g_assert_false(net_mac_unicast("01:00:5e:00:00:01"));
+	g_assert_false(net_mac_unicast("ff:ff:ff:ff:ff:ff"));
+	g_assert_false(net_mac_unicast("00:00:00:00:00:00"));
+	g_assert_cmpstr(owner, ==, "tern:0a1b");
+}
+
+static void
 test_mac_derive(void)
 {
 	g_autofree char *a = net_mac_derive("seed-1", "0");
@@ -81,6 +94,7 @@ test_mac_derive(void)
 		g_autofree char *m = net_mac_derive(s, "3");
 		unsigned first = (unsigned)g_ascii_strtoull(m, NULL, 16);
 		g_assert_cmpuint(first & 0x03, ==, 0x02);
+		g_assert_true(net_mac_unicast(m));
 	}
 }
 
@@ -91,6 +105,7 @@ main(int argc, char **argv)
 	g_test_add_func("/net/names", test_names);
 	g_test_add_func("/net/tap-name", test_tap_name);
 	g_test_add_func("/net/mac-canonical", test_mac_canonical);
+	g_test_add_func("/net/mac-unicast", test_mac_unicast);
 	g_test_add_func("/net/mac-derive", test_mac_derive);
 	return g_test_run();
 }
