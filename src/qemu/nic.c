@@ -133,14 +133,10 @@ nic_call(NicOp *op, const char *cmd, JsonObject *args /* takes */,
 		json_object_unref(args);
 }
 
+/* The end of an undo step: the error reported is the step's that failed
+ * (op->error), whatever the undo's own outcome. */
 static void
 nic_undo_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
-{
-	nic_op_finish(data, NULL);
-}
-
-static void
-nic_closefd_done(Qmp *qmp, JsonNode *ret, const GError *error, gpointer data)
 {
 	nic_op_finish(data, NULL);
 }
@@ -169,7 +165,7 @@ nic_netdev_add_done(Qmp *qmp, JsonNode *ret, const GError *error,
 	if (error != NULL) {
 		op->error = nic_qmp_error("netdev_add", op->id, error);
 		return nic_call(op, "closefd", nic_args("fdname", fdname),
-				nic_closefd_done);
+				nic_undo_done);
 	}
 	JsonObject *a = json_object_new();
 	json_object_set_string_member(a, "driver", "virtio-net-pci");
