@@ -231,7 +231,8 @@ vm_net_reconcile(Api *api)
 	g_hash_table_iter_init(&it, in_use);
 	while (g_hash_table_iter_next(&it, &name, &vif)) {
 		g_autoptr(GError) te = NULL;
-		if (!net_link_exists(name) || !vm_net_rejoin(api, vif, name, &te))
+		if (!net_link_exists(name) ||
+		    !vm_net_rejoin(api, vif, name, &te))
 			g_warning("net: tap %s: %s", (char *)name,
 				  te ? te->message : "gone");
 	}

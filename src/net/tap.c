@@ -34,8 +34,8 @@ net_tap_open(const char *name, int mtu, const char *bridge,
 	}
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		g_autofree char *msg = g_strdup_printf("tap %s: /dev/net/tun: %s",
-						       name, g_strerror(errno));
+		g_autofree char *msg = g_strdup_printf(
+			"tap %s: /dev/net/tun: %s", name, g_strerror(errno));
 		xerr_set(error, "INTERNAL_ERROR", msg, NULL);
 		return -1;
 	}
