@@ -15,8 +15,8 @@
  * VM that halts takes its taps with its QEMU, so currently_attached is
  * corrected on read (vif_refresh) for a VM that is no longer running.
  * destroy of a VIF attached to a running VM unplugs it first, so the tap
- * is gone when destroy returns.  One operation at a time per VIF
- * (OTHER_OPERATION_IN_PROGRESS).
+ * is gone when destroy returns.  One operation at a time per VIF, and
+ * none while the VM has one (OTHER_OPERATION_IN_PROGRESS).
  */
 #include "api/api.h"
 
@@ -295,6 +295,10 @@ vif_qmp(Api *api, StoreObj *vif, GError **error)
 			 vm_power_state(vm), NULL);
 		return NULL;
 	}
+	/* Not while the VM starts, stops or migrates: its QEMU is changing
+	 * hands, and a migration's destination would lack the NIC. */
+	if (!vm_op_idle(vm, error))
+		return NULL;
 	return qemu_vm_qmp(qv);
 }
 

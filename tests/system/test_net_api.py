@@ -191,3 +191,21 @@ def test_destroyed_vm_releases_network(nethost):
     api.call("VM.destroy", vm)
     api.call("network.destroy", net)
     assert api.call("VIF.get_all") == []
+
+
+def test_events(nethost):
+    """The new classes' changes reach event.from like any other."""
+    api = nethost.api
+    token = api.call("event.from", ["VIF", "network"], "", 0.0)["token"]
+    net = net_create(api)
+    vm = vm_create(api)
+    v = vif_create(api, vm, net)
+    api.call("VIF.destroy", v)
+    evs = api.call("event.from", ["VIF", "network"], token, 5.0)["events"]
+    seen = [(e["class"], e["operation"], e["ref"]) for e in evs]
+    assert ("network", "add", net) in seen
+    assert ("vif", "add", v) in seen
+    assert ("vif", "del", v) in seen
+    assert ("network", "mod", net) in seen  # its VIFs set
+    add = next(e for e in evs if e["ref"] == v and e["operation"] == "add")
+    assert MAC_RE.match(add["snapshot"]["MAC"]), add["snapshot"]
