@@ -10,7 +10,8 @@
  * src/net/mac.c), and the MTU (0 or absent: the network's) is within
  * 68..65535.  The VIF joins the VM's and the network's VIFs sets.
  *
- * plug and unplug hot-plug on a running VM (vm-net.c opens the tap,
+ * plug and unplug hot-plug on a running VM, not a paused one
+ * (VM_BAD_POWER_STATE; vm-net.c opens the tap,
  * src/qemu/nic.c speaks QMP); at VM start every VIF is attached, and a
  * VM that halts takes its taps with its QEMU, so currently_attached is
  * corrected on read (vif_refresh) for a VM that is no longer running.
@@ -289,7 +290,9 @@ vif_qmp(Api *api, StoreObj *vif, GError **error)
 			 NULL);
 		return NULL;
 	}
-	if (!vm_net_running(vm) ||
+	/* Running, not Paused: a paused guest cannot release a device, and
+	 * an unplug would wait for its deadline. */
+	if (strcmp(vm_power_state(vm), "Running") != 0 ||
 	    (qv = qemu_vm_lookup(api, vm->ref)) == NULL) {
 		xerr_set(error, "VM_BAD_POWER_STATE", vm->ref, "Running",
 			 vm_power_state(vm), NULL);

@@ -10,6 +10,7 @@
  */
 #include "qemu/nic.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "common/xerr.h"
@@ -208,14 +209,23 @@ qemu_nic_attach(Qmp *qmp, const QemuNic *n, QemuNicDoneFn done,
 	json_object_unref(a);
 }
 
+/* Whether E says the device or netdev is not there (gone already). */
+static gboolean
+nic_not_found(const GError *e)
+{
+	return g_strcmp0(qmp_error_get_class(e), "DeviceNotFound") == 0;
+}
+
 static void
 nic_netdev_del_done(Qmp *qmp, JsonNode *ret, const GError *error,
 		    gpointer data)
 {
 	NicOp *op = data;
 
-	nic_op_finish(op, error ? nic_qmp_error("netdev_del", op->id, error)
-				: NULL);
+	if (error != NULL && !nic_not_found(error))
+		return nic_op_finish(op, nic_qmp_error("netdev_del", op->id,
+						       error));
+	nic_op_finish(op, NULL);
 }
 
 static void nic_poll_done(Qmp *qmp, JsonNode *ret, const GError *error,
@@ -279,7 +289,12 @@ nic_device_del_done(Qmp *qmp, JsonNode *ret, const GError *error,
 {
 	NicOp *op = data;
 
-	if (error != NULL)
+	/* A detach that timed out before (a paused or slow guest) left its
+	 * device_del pending, or done: either way, wait for the device to be
+	 * gone and remove the netdev, so that a second unplug finishes the
+	 * first. */
+	if (error != NULL && !nic_not_found(error) &&
+	    !strstr(error->message, "in the process of unplug"))
 		return nic_op_finish(op, nic_qmp_error("device_del", op->id,
 						       error));
 	nic_poll(op);

@@ -26,6 +26,15 @@ def test_plug_unplug_seen_in_guest(nethost, guest):
         v = vif(h, vm, net, device="1", mtu=1300)
         mac = h.api.call("VIF.get_MAC", v)
         assert h.api.call("VIF.get_currently_attached", v) is False
+        # A paused guest could not take part: refused, nothing made.
+        h.api.call("VM.pause", vm)
+        try:
+            h.api.call("VIF.plug", v)
+            raise AssertionError("plug into a paused VM was accepted")
+        except XapiFailure as exc:
+            assert exc.code == "VM_BAD_POWER_STATE"
+        assert taps(h.ns) == []
+        h.api.call("VM.unpause", vm)
         h.api.call("VIF.plug", v)
         assert h.api.call("VIF.get_currently_attached", v) is True
         tap = taps(h.ns)
