@@ -209,3 +209,29 @@ def test_events(nethost):
     assert ("network", "mod", net) in seen  # its VIFs set
     add = next(e for e in evs if e["ref"] == v and e["operation"] == "add")
     assert MAC_RE.match(add["snapshot"]["MAC"]), add["snapshot"]
+
+
+def test_bad_input(nethost):
+    """Wrong types and references of the wrong class are refused with
+    XAPI's errors, never a crash."""
+    api = nethost.api
+    net = net_create(api)
+    vm = vm_create(api)
+    for rec in ({"MTU": "abc"}, {"managed": "yes"}, {"bridge": 7},
+                {"other_config": {"k": 1}}):
+        fails("FIELD_TYPE_ERROR", api.call, "network.create", rec)
+    fails("FIELD_TYPE_ERROR", api.call, "network.create", "not a map")
+    base = {"VM": vm, "network": net, "device": "0", "MAC": ""}
+    for k, v in (("device", 0), ("MTU", "x"), ("MAC", 5), ("VM", 1)):
+        fails("FIELD_TYPE_ERROR", api.call, "VIF.create",
+              dict(base, **{k: v}))
+    fails("HANDLE_INVALID", api.call, "VIF.create", dict(base, VM=net))
+    fails("HANDLE_INVALID", api.call, "VIF.create", dict(base, network=vm))
+    v = vif_create(api, vm, net)
+    for m in ("VIF.plug", "VIF.unplug", "VIF.destroy"):
+        fails("HANDLE_INVALID", api.call, m, vm)
+    for m in ("PIF.plug", "PIF.unplug", "PIF.forget"):
+        fails("HANDLE_INVALID", api.call, m, v)
+    fails("HANDLE_INVALID", api.call, "PIF.scan", vm)
+    fails("HANDLE_INVALID", api.call, "network.destroy", v)
+    assert api.call("VIF.get_all") == [v]
