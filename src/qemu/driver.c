@@ -667,11 +667,13 @@ qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 		int fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0) {
 			g_autofree char *msg = g_strdup_printf(
-				"dup of %s's tap: %s", n->id, g_strerror(errno));
+				"dup of %s's tap: %s", n->id,
+				g_strerror(errno));
 			return start_finish(s, xerr_new("INTERNAL_ERROR", msg,
 							NULL));
 		}
-		g_subprocess_launcher_take_fd(l, fd, QEMU_NIC_FIRST_FD + (int)i);
+		g_subprocess_launcher_take_fd(l, fd,
+					      QEMU_NIC_FIRST_FD + (int)i);
 	}
 	GSubprocess *p = g_subprocess_launcher_spawnv(l,
 		(const char *const *)argv->pdata, &e);
