@@ -8,7 +8,8 @@
  * associated with <device>").  Bridges, taps, loopback and what ternd
  * made are not PIFs.  PIF.plug makes sure the network's bridge exists,
  * enslaves the device to it and brings both up; PIF.unplug releases it.
- * PIF.forget removes a PIF that is not attached.  A PIF recorded as
+ * PIF.forget removes a PIF that is not attached.  IP and netmask are
+ * read from the host on every read (pif_refresh).  A PIF recorded as
  * attached is plugged again when ternd starts (pif_reconcile), since a
  * host reboot forgets bridges.
  */
@@ -228,6 +229,40 @@ pif_reconcile(Api *api)
 	}
 }
 
+/* IP and netmask as the host has them: on the bridge when plugged (where
+ * a host's address goes once its NIC is a bridge port), else on the
+ * device.  ternd configures no addresses; it reports them. */
+static void
+pif_refresh(Api *api, StoreObj *pif)
+{
+	const char *dev = json_object_get_string_member(pif->rec, "device");
+	StoreObj *net = store_get_typed(api->store, "network",
+		json_object_get_string_member(pif->rec, "network"));
+	g_autofree char *addr = NULL;
+	g_autofree char *mask = NULL;
+	int prefix = 0;
+
+	if (json_object_get_boolean_member(pif->rec, "currently_attached") &&
+	    net != NULL)
+		net_link_ipv4(json_object_get_string_member(net->rec,
+							    "bridge"),
+			      &addr, &prefix, NULL);
+	if (addr == NULL)
+		net_link_ipv4(dev, &addr, &prefix, NULL);
+	if (addr != NULL)
+		mask = net_netmask(prefix);
+	if (g_strcmp0(addr ? addr : "", json_object_get_string_member(
+			      pif->rec, "IP")) == 0 &&
+	    g_strcmp0(mask ? mask : "", json_object_get_string_member(
+			      pif->rec, "netmask")) == 0)
+		return;
+	JsonObject *rec = store_obj_dup(pif);
+	json_object_set_string_member(rec, "IP", addr ? addr : "");
+	json_object_set_string_member(rec, "netmask", mask ? mask : "");
+	store_replace(api->store, pif, rec, NULL);
+	event_notify(api);
+}
+
 static const Method pif_methods[] = {
 	{ .name = "scan", .fn = pif_scan, .nargs = 2,
 	  .role = ROLE_POOL_OPERATOR, .async = TRUE },
@@ -245,4 +280,5 @@ const ClassDef pif_class = {
 	.fields = pif_fields,
 	.methods = pif_methods,
 	.set_role = ROLE_POOL_OPERATOR,
+	.refresh = pif_refresh,
 };

@@ -12,6 +12,8 @@
 #include <linux/if.h>
 #include <string.h>
 #include <netlink/netlink.h>
+#include <arpa/inet.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
 
@@ -242,6 +244,55 @@ net_link_set_master(const char *name, const char *bridge, GError **error)
 	rtnl_link_set_master(c, master);
 	return net_link_apply(sk, name, bridge ? "enslave" : "release", c,
 			      error);
+}
+
+gboolean
+net_link_ipv4(const char *name, char **addr, int *prefix, GError **error)
+{
+	g_autoptr(NlSock) sk = net_sock(error);
+	struct nl_cache *cache = NULL;
+	gboolean found = FALSE;
+	int err;
+
+	*addr = NULL;
+	*prefix = 0;
+	if (sk == NULL)
+		return FALSE;
+	struct rtnl_link *rl = net_kernel_link(sk, name, &err);
+	if (rl == NULL)
+		return FALSE;
+	int ifindex = rtnl_link_get_ifindex(rl);
+	rtnl_link_put(rl);
+	if ((err = rtnl_addr_alloc_cache(sk, &cache)) < 0) {
+		net_fail(error, name, "addresses", err);
+		return FALSE;
+	}
+	for (struct nl_object *o = nl_cache_get_first(cache); o && !found;
+	     o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		struct nl_addr *local = rtnl_addr_get_local(a);
+		char buf[INET_ADDRSTRLEN];
+		if (rtnl_addr_get_ifindex(a) != ifindex ||
+		    rtnl_addr_get_family(a) != AF_INET || local == NULL ||
+		    nl_addr_get_len(local) != 4 ||
+		    inet_ntop(AF_INET, nl_addr_get_binary_addr(local), buf,
+			      sizeof buf) == NULL)
+			continue;
+		*addr = g_strdup(buf);
+		*prefix = rtnl_addr_get_prefixlen(a);
+		found = TRUE;
+	}
+	nl_cache_free(cache);
+	return found;
+}
+
+char *
+net_netmask(int prefix)
+{
+	guint32 m = prefix <= 0 ? 0 : 0xffffffffu << (32 - MIN(prefix, 32));
+
+	return g_strdup_printf("%u.%u.%u.%u", m >> 24, (m >> 16) & 0xff,
+			       (m >> 8) & 0xff, m & 0xff);
 }
 
 gboolean

@@ -77,6 +77,12 @@ gboolean net_link_setup(const char *name, int mtu, const char *alias,
 /* Enslaves NAME to BRIDGE (NULL: releases it from its bridge). */
 gboolean net_link_set_master(const char *name, const char *bridge,
 			     GError **error);
+/* NAME's first IPv4 address: *ADDR "a.b.c.d" and *PREFIX; FALSE (no
+ * error) when it has none. */
+gboolean net_link_ipv4(const char *name, char **addr, int *prefix,
+		       GError **error);
+/* The dotted netmask of PREFIX (0..32). */
+char *net_netmask(int prefix);
 /* Deletes NAME; no error when it is already gone. */
 gboolean net_link_delete(const char *name, GError **error);
 

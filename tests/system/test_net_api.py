@@ -138,6 +138,12 @@ def test_pif_scan_plug_and_destroy(nethost):
     ls = links(h.ns)
     assert ls[bridge]["linkinfo"]["info_kind"] == "bridge"
     assert ls[h.host_if]["master"] == bridge
+    # Addresses are reported as the host has them (on the bridge once
+    # plugged).
+    assert (rec["IP"], rec["netmask"]) == ("", "")
+    ip("-n", h.ns, "addr", "add", "10.77.0.2/24", "dev", bridge)
+    assert api.call("PIF.get_IP", pifs[0]) == "10.77.0.2"
+    assert api.call("PIF.get_netmask", pifs[0]) == "255.255.255.0"
     # Scanning again finds nothing new; loopback is no PIF.
     api.call("PIF.scan", api.call("host.get_all")[0])
     assert len(api.call("PIF.get_all")) == 1

@@ -72,6 +72,16 @@ test_mac_unicast(void)
 	g_assert_false(net_mac_unicast("ff:ff:ff:ff:ff:ff"));
 	g_assert_false(net_mac_unicast("00:00:00:00:00:00"));
 	g_assert_cmpstr(owner, ==, "tern:0a1b");
+	const struct {
+		int prefix;
+		const char *mask;
+	} masks[] = { { 0, "0.0.0.0" }, { 8, "255.0.0.0" },
+		      { 24, "255.255.255.0" }, { 27, "255.255.255.224" },
+		      { 32, "255.255.255.255" } };
+	for (guint i = 0; i < G_N_ELEMENTS(masks); i++) {
+		g_autofree char *m = net_netmask(masks[i].prefix);
+		g_assert_cmpstr(m, ==, masks[i].mask);
+	}
 }
 
 static void
