@@ -10,6 +10,7 @@ PKGS=(
 	build-essential pkg-config meson ninja-build
 	libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libxml2-dev
 	libsqlite3-dev sqlite3 libgnutls28-dev gnutls-bin libsodium-dev glib-networking
+	libnl-3-dev libnl-route-3-dev
 	qemu-system-x86 qemu-utils busybox-static cpio
 	python3 python3-pytest iproute2 procps
 	clang libclang-rt-14-dev

@@ -210,6 +210,9 @@ extern const ClassDef host_class;
 extern const ClassDef vm_class;
 extern const ClassDef task_class;
 extern const ClassDef event_class;
+extern const ClassDef network_class;
+extern const ClassDef vif_class;
+extern const ClassDef pif_class;
 
 gboolean host_init(Api *api, GError **error);
 char *host_qemu_version(const char *binary);
@@ -269,6 +272,37 @@ gboolean vm_storage_resolve(Api *api, StoreObj *vm, VmStorage *out,
 			    GError **error);
 void vm_storage_clear(VmStorage *s);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmStorage, vm_storage_clear)
+
+/* Networks (network.c, vif.c, pif.c, vm-net.c; docs/networking.md). */
+/* Copies the fields of GIVEN named in GIVEN_OK (type-checked) into REC. */
+gboolean network_fill(const Field *fields, const char *const *given_ok,
+		      JsonObject *given, JsonObject *rec, GError **error);
+/* Adds ITEM to (removes it from) the set FIELD of the record REF. */
+gboolean network_ref_add(Api *api, const char *ref, const char *field,
+			 const char *item, GError **error);
+gboolean network_ref_remove(Api *api, const char *ref, const char *field,
+			    const char *item, GError **error);
+JsonObject *network_default_record(void);
+StoreObj *network_add(Api *api, JsonObject *rec, GError **error);
+/* The first PREFIX<N> neither a network nor a host link uses. */
+char *network_pick_bridge(Api *api, const char *prefix);
+void vif_set_attached(Api *api, StoreObj *vif, gboolean attached);
+/* Removes the VIFs whose VM no longer exists. */
+void vif_gc(Api *api);
+void pif_reconcile(Api *api);
+/* The alias marking this host's bridges and taps (net.h: net_owner). */
+char *vm_net_owner(Api *api);
+/* Whether VM (may be NULL) has a QEMU: Running or Paused. */
+gboolean vm_net_running(StoreObj *vm);
+/* The tap of VIF opened on its network's bridge, as a QemuNic (qemu/nic.h)
+ * owning the fd. */
+struct QemuNic;
+struct QemuNic *vm_net_nic_open(Api *api, StoreObj *vif, GError **error);
+/* The VM's VIFs, by device, as QemuNics for QemuStartOpts.nics (a new
+ * array; its free closes the taps ternd holds). */
+GPtrArray *vm_net_resolve(Api *api, StoreObj *vm, GError **error);
+/* Once at start: leftover taps and bridges removed, PIFs plugged. */
+void vm_net_reconcile(Api *api);
 
 void vm_power_start(Call *call);
 void vm_power_clean_shutdown(Call *call);

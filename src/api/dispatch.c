@@ -679,7 +679,7 @@ static const Method system_methods[] = {
 
 static const ClassDef *const api_classes[] = {
 	&session_class, &pool_class, &host_class, &vm_class, &task_class,
-	&event_class, NULL,
+	&event_class, &network_class, &vif_class, &pif_class, NULL,
 };
 
 static gboolean
@@ -720,6 +720,7 @@ api_new(Store *store, const ApiConfig *cfg, GError **error)
 		api_free(api);
 		return NULL;
 	}
+	vm_net_reconcile(api);
 	api->sweep_id = g_timeout_add_seconds(30, api_sweep, api);
 	return api;
 }

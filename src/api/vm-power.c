@@ -139,11 +139,13 @@ vm_power_start(Call *call)
 	StoreObj *vm = call_arg_obj(call, 1, "VM", &e);
 	gboolean paused = FALSE, force = FALSE;
 	g_auto(VmStorage) st = { 0 };
+	g_autoptr(GPtrArray) nics = NULL;
 
 	if (vm == NULL || !call_arg_bool(call, 2, &paused, &e) ||
 	    !call_arg_bool(call, 3, &force, &e) ||
 	    !vm_check_power(vm, "Halted", &e) || !vm_op_idle(vm, &e) ||
-	    !vm_storage_resolve(api, vm, &st, &e))
+	    !vm_storage_resolve(api, vm, &st, &e) ||
+	    (nics = vm_net_resolve(api, vm, &e)) == NULL)
 		return call_fail(call, e);
 
 	StoreObj *host = api_host(api);
@@ -164,7 +166,8 @@ vm_power_start(Call *call)
 	       "resident_on", json_node_init_string(json_node_alloc(),
 						     api->host_ref), NULL);
 	QemuStartOpts o = { .paused = paused, .kernel = st.kernel,
-			    .initrd = st.initrd, .disks = st.disks };
+			    .initrd = st.initrd, .disks = st.disks,
+			    .nics = nics };
 	qemu_vm_start(api, vm, &o, vm_power_start_done, call_ref(call));
 }
 

@@ -476,6 +476,7 @@ qemu_argv(Api *api, StoreObj *vm, const char *dir, const QemuStartOpts *o,
 		ADD("%s", args ? args : "");
 	}
 	qemu_disk_argv(o->disks, a);
+	qemu_nic_argv(o->nics, a);
 	/* append=on: QEMU writes at the end whatever the file's length, so
 	 * qemu_console_cap may truncate it under QEMU's feet. */
 	ADD("-chardev");
@@ -656,9 +657,26 @@ qemu_vm_start(Api *api, StoreObj *vm, const QemuStartOpts *opts,
 	qemu_console_reset(dir, opts->console_name);
 	g_autofree char *cmd = g_strjoinv(" ", (char **)argv->pdata);
 	g_debug("qemu: %s", cmd);
-	GSubprocess *p = g_subprocess_newv((const char *const *)argv->pdata,
+	g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
 		G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-		G_SUBPROCESS_FLAGS_STDERR_PIPE, &e);
+		G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	/* Each NIC's tap: a copy for the child at the fd its -netdev names
+	 * (nic.h); the caller keeps and closes its own. */
+	for (guint i = 0; opts->nics && i < opts->nics->len; i++) {
+		const QemuNic *n = opts->nics->pdata[i];
+		int fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			g_autofree char *msg = g_strdup_printf(
+				"dup of %s's tap: %s", n->id,
+				g_strerror(errno));
+			return start_finish(s, xerr_new("INTERNAL_ERROR", msg,
+							NULL));
+		}
+		g_subprocess_launcher_take_fd(l, fd,
+					      QEMU_NIC_FIRST_FD + (int)i);
+	}
+	GSubprocess *p = g_subprocess_launcher_spawnv(l,
+		(const char *const *)argv->pdata, &e);
 	if (p == NULL)
 		return start_finish(s, e);
 	g_subprocess_communicate_utf8_async(p, NULL, NULL, start_spawned, s);

@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "qemu/confine.h"
 #include "qemu/disk.h"
+#include "qemu/nic.h"
 #include "qemu/qmp.h"
 
 typedef struct QemuDriver QemuDriver;
@@ -39,6 +40,8 @@ typedef struct {
 	const char *kernel;       /* -kernel, resolved and checked by the */
 	const char *initrd;       /* caller (api/vm-storage.c); NULL: none */
 	GPtrArray *disks;         /* QemuDisk (disk.h); NULL: none */
+	GPtrArray *nics;          /* QemuNic (nic.h); their fds are passed
+				   * to QEMU (duplicated); NULL: none */
 } QemuStartOpts;
 
 /* DONE is called once; on success the VM's QEMU runs (or waits). */

@@ -3,9 +3,11 @@
 # a couple of seconds and run guest/memcheck (see guest/README.md).
 #
 # The kernel is Debian's cloud kernel, taken from its .deb without installing
-# it (its serial console, devtmpfs and gzip initramfs support are built in, so
-# no modules are needed).  The initramfs holds busybox-static with its applet
-# links, guest/init as /init and guest/memcheck.c compiled statically.
+# it (its serial console, devtmpfs, ext4 and gzip initramfs support are built
+# in).  The initramfs holds busybox-static with its applet links, guest/init as
+# /init, guest/memcheck.c compiled statically, and the few kernel modules the
+# tests need (virtio PCI, blk and net; the IDE CD drive; iso9660), with their
+# dependencies, in the order init loads them (/lib/modules/load-order).
 #
 # The result is cached in ${TERN_GUEST_DIR:-/var/cache/tern/guest}: a stamp
 # holds a hash of every input (this script, guest/init, guest/memcheck.c, the
@@ -22,6 +24,10 @@ set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${TERN_GUEST_DIR:-/var/cache/tern/guest}
 KERNEL_META=linux-image-cloud-amd64
+# The modules init loads (their dependencies are added, first): virtio's PCI
+# transport, disks and NICs; the PIIX IDE controller and its CD drive (QEMU's
+# ide-cd on the pc machine); the CD's filesystem.
+MODULES=(virtio_pci virtio_blk virtio_net ata_piix sr_mod isofs)
 
 log() { echo "build.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -38,6 +44,7 @@ ensure_tools() {
 	[ -x /bin/busybox ] || missing+=(busybox-static)
 	command -v cpio >/dev/null || missing+=(cpio)
 	command -v gcc >/dev/null || missing+=(build-essential)
+	command -v objcopy >/dev/null || missing+=(binutils)
 	[ "${#missing[@]}" -eq 0 ] && return
 	[ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; install them or run as root"
 	log "installing ${missing[*]}"
@@ -86,9 +93,49 @@ inputs_hash() {
 
 	{
 		sha256sum "$SRC/tools/guest/build.sh" "$SRC/guest/init" \
-			"$SRC/guest/memcheck.c" /bin/busybox | cut -d' ' -f1
+			"$SRC/guest/memcheck.c" "$SRC/guest/net.sh" /bin/busybox | cut -d' ' -f1
 		basename "$deb"
+		echo "${MODULES[*]}"
 	} | sha256sum | cut -d' ' -f1
+}
+
+# Prints module $2's dependencies (its .modinfo "depends=") from tree $1.
+module_depends() {
+	local f
+
+	f=$(find "$1" -name "$2.ko" | head -n 1)
+	[ -n "$f" ] || die "kernel module $2 not found in the .deb"
+	objcopy -O binary --only-section=.modinfo "$f" /dev/stdout |
+		tr '\0' '\n' | sed -n 's/^depends=//p' | tr ',' ' '
+}
+
+# Appends module $2 to ORDER after its dependencies (depth first), once.
+module_visit() {
+	local dep
+
+	case " ${ORDER[*]} " in *" $2 "*) return ;; esac
+	for dep in $(module_depends "$1" "$2"); do
+		module_visit "$1" "$dep"
+	done
+	ORDER+=("$2")
+}
+
+# Copies MODULES and their dependencies from the unpacked kernel $1 into the
+# initramfs root $2, flat in /lib/modules, and writes load-order there.
+install_modules() {
+	local kernel=$1 root=$2 mod
+	local -a ORDER=()
+
+	for mod in "${MODULES[@]}"; do
+		module_visit "$kernel/lib/modules" "$mod"
+	done
+	mkdir -p "$root/lib/modules"
+	for mod in "${ORDER[@]}"; do
+		cp "$(find "$kernel/lib/modules" -name "$mod.ko" | head -n 1)" \
+			"$root/lib/modules/$mod.ko"
+	done
+	printf '%s\n' "${ORDER[@]}" >"$root/lib/modules/load-order"
+	log "modules: ${ORDER[*]}"
 }
 
 build_initrd() {
@@ -100,6 +147,8 @@ build_initrd() {
 		[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 	done
 	install -m 0755 "$SRC/guest/init" "$root/init"
+	install -m 0755 "$SRC/guest/net.sh" "$root/net.sh"
+	install_modules "$work/kernel" "$root"
 	gcc -std=c11 -static -O2 -Wall -Wextra -Werror -s \
 		-o "$root/bin/memcheck" "$SRC/guest/memcheck.c"
 	# The kernel opens /dev/console for init's fds before devtmpfs is up.
