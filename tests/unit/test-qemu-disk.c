@@ -313,8 +313,10 @@ guest_start(void)
 	QemuDisk *root, *cd;
 	Result c = { 0 };
 
+	g_autofree char *qemu_img = g_find_program_in_path("qemu-img");
+
 	guest_tried = TRUE;
-	if (qemu == NULL || g_find_program_in_path("qemu-img") == NULL) {
+	if (qemu == NULL || qemu_img == NULL) {
 		guest_skip = g_strdup("QEMU is not installed");
 		return;
 	}
