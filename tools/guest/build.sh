@@ -14,7 +14,8 @@
 #
 # The result is cached in ${TERN_GUEST_DIR:-/var/cache/tern/guest}: a stamp
 # holds a hash of every input (this script, guest/init, guest/memcheck.c,
-# guest/diskcheck.c, the kernel .deb's name, the busybox binary), so a rerun with nothing changed does
+# guest/diskcheck.c, guest/net.sh if there is one, the kernel .deb's name, the
+# busybox binary), so a rerun with nothing changed does
 # nothing.  The kernel .deb is cached there too; delete debs/ to pick up a
 # newer kernel.  Concurrent runs are serialised with flock.
 #
@@ -107,6 +108,9 @@ inputs_hash() {
 			/bin/busybox | cut -d' ' -f1
 		basename "$deb"
 		echo "${MODULES_EARLY[*]} / ${MODULES_LATE[*]}"
+		if [ -f "$SRC/guest/net.sh" ]; then
+			sha256sum "$SRC/guest/net.sh" | cut -d' ' -f1
+		fi
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -164,6 +168,10 @@ build_initrd() {
 		[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 	done
 	install -m 0755 "$SRC/guest/init" "$root/init"
+	# The network's guest side, when there is one: init runs /net.sh.
+	if [ -f "$SRC/guest/net.sh" ]; then
+		install -m 0755 "$SRC/guest/net.sh" "$root/net.sh"
+	fi
 	install_modules "$work/kernel" "$root"
 	gcc -std=c11 -static -O2 -Wall -Wextra -Werror -s \
 		-o "$root/bin/memcheck" "$SRC/guest/memcheck.c"
