@@ -2,7 +2,8 @@
 # Installs, idempotently, the Debian 12 packages tern needs to build, test and
 # run: the C toolchain and libraries named in DEVELOPERS.md (and clang with
 # libFuzzer's runtime for tests/fuzz), QEMU, the pieces the test guest is
-# built from, and pytest.  Safe to run again: apt-get only
+# built from (and genisoimage, which makes the CD images its tests insert),
+# and pytest.  Safe to run again: apt-get only
 # acts when a package is missing.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ PKGS=(
 	libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libxml2-dev
 	libsqlite3-dev sqlite3 libgnutls28-dev gnutls-bin libsodium-dev glib-networking
 	libnl-3-dev libnl-route-3-dev
-	qemu-system-x86 qemu-utils busybox-static cpio
+	qemu-system-x86 qemu-utils busybox-static cpio e2fsprogs genisoimage
 	python3 python3-pytest iproute2 procps
 	clang libclang-rt-14-dev
 )

@@ -37,10 +37,15 @@ void qemu_disk_argv(GPtrArray *disks, GPtrArray *argv);
 char *qemu_disk_blockdev_json(const QemuDisk *d);
 
 /* Hot-plug on a running QEMU.  DONE gets NULL, or the error (with an XAPI
- * code: INTERNAL_ERROR with QEMU's message, or a deadline passed), once
- * QEMU has finished: attach = blockdev-add + device_add; detach =
- * device_del, DEVICE_DELETED, blockdev-del; a CD's insert and eject
- * change the medium of an existing ide-cd drive (D->id). */
+ * code: INTERNAL_ERROR with the step and QEMU's message, INVALID_VALUE
+ * [field, value] for a bad argument, DEVICE_DETACH_TIMEOUT), from the main
+ * loop, once QEMU has finished: attach = blockdev-add + device_add
+ * virtio-blk-pci; detach = device_del, the device gone from
+ * /machine/peripheral (polled, within QEMU_DISK_DETACH_TIMEOUT_MS),
+ * blockdev-del; a CD's insert and eject change the medium of an existing
+ * ide-cd drive (dev-<D->id>; the inserted node is named D->id).  A step
+ * that fails undoes the steps before it.  The sequences, and what QEMU 7.2
+ * showed about them, are in disk.c. */
 typedef void (*QemuDiskDoneFn)(const GError *error, gpointer data);
 void qemu_disk_attach(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
 		      gpointer data);
@@ -48,5 +53,12 @@ void qemu_disk_detach(Qmp *qmp, const char *id, QemuDiskDoneFn done,
 		      gpointer data);
 void qemu_disk_cd_insert(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
 			 gpointer data);
+/* detach with its own deadline for the guest to let the device go (the
+ * QMP calls keep the client's); past it, DONE gets DEVICE_DETACH_TIMEOUT
+ * [VBD, <id>] and the disk stays attached (QEMU may still remove the
+ * device later, when the guest answers; the block node stays). */
+#define QEMU_DISK_DETACH_TIMEOUT_MS 30000
+void qemu_disk_detach_full(Qmp *qmp, const char *id, guint timeout_ms,
+			   QemuDiskDoneFn done, gpointer data);
 void qemu_disk_cd_eject(Qmp *qmp, const char *id, QemuDiskDoneFn done,
 			gpointer data);
