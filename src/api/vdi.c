@@ -219,9 +219,31 @@ typedef struct {
 	gint64 size;
 } VdiOp;
 
+/* The VDIs a qemu-img operation works on now (refs): one at a time, so
+ * that two snapshots never rename the same file under each other.  In
+ * memory only: nothing runs across a restart. */
+static GHashTable *vdi_busy;
+
+static gboolean
+vdi_busy_take(StoreObj *vdi, const char *op, GError **error)
+{
+	if (vdi_busy == NULL)
+		vdi_busy = g_hash_table_new_full(g_str_hash, g_str_equal,
+						 g_free, NULL);
+	if (g_hash_table_contains(vdi_busy, vdi->ref)) {
+		xerr_set(error, "OTHER_OPERATION_IN_PROGRESS", "VDI", vdi->ref,
+			 op, NULL);
+		return FALSE;
+	}
+	g_hash_table_add(vdi_busy, g_strdup(vdi->ref));
+	return TRUE;
+}
+
 static void
 vdi_op_free(VdiOp *op)
 {
+	if (op->vdi_ref != NULL && vdi_busy != NULL)
+		g_hash_table_remove(vdi_busy, op->vdi_ref);
 	call_unref(op->call);
 	g_free(op->sr_ref);
 	g_free(op->dir);
@@ -393,6 +415,10 @@ vdi_destroy(Call *call)
 	StoreObj *sr = vdi ? vdi_sr(api, vdi) : NULL;
 	const char *dir = sr ? sr_dir(api, sr, &e) : NULL;
 
+	if (vdi != NULL && vdi_busy != NULL &&
+	    g_hash_table_contains(vdi_busy, vdi->ref))
+		return call_fail(call, xerr_new("OTHER_OPERATION_IN_PROGRESS",
+			"VDI", vdi->ref, "destroy", NULL));
 	if (vdi == NULL || !vdi_check_unused(vdi, "destroy", &e) ||
 	    dir == NULL)
 		return call_fail(call, e ? e : xerr_new("HANDLE_INVALID", "SR",
@@ -472,6 +498,8 @@ vdi_resize(Call *call)
 	    !vdi_check_room(api, dir, size - cur, &e))
 		return call_fail(call, e ? e : xerr_new("INVALID_VALUE",
 			"size", "", NULL));
+	if (!vdi_busy_take(vdi, "resize", &e))
+		return call_fail(call, e);
 	VdiOp *op = g_new0(VdiOp, 1);
 	op->call = call_ref(call);
 	op->vdi_ref = g_strdup(vdi->ref);
@@ -544,6 +572,8 @@ vdi_chain(Call *call, gboolean snapshot)
 	if (vdi_attached(api, vdi))
 		return call_fail(call, xerr_new("VDI_IN_USE", vdi->ref,
 			snapshot ? "snapshot" : "clone", NULL));
+	if (!vdi_busy_take(vdi, snapshot ? "snapshot" : "clone", &e))
+		return call_fail(call, e);
 	g_autofree char *base = store_new_uuid();
 	g_autofree char *uuid = store_new_uuid();
 	g_autoptr(JsonObject) given = json_object_new();

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from conftest import XapiFailure
+from conftest import XapiFailure, wait_for
 from storage_helpers import (MIB, img_info, local_sr, make_vdi, sr_dir,
                              vdi_file)
 
@@ -141,3 +141,25 @@ def test_in_use(ternd):
     with pytest.raises(XapiFailure):
         api.call("VBD.get_record", vbd)
     api.call("VDI.destroy", vdi)
+
+
+def test_one_operation_at_a_time(ternd):
+    """Two snapshots of one VDI at once: the second is refused while the
+    first runs (they would rename the same file), and the chain is whole."""
+    api = ternd.xapi()
+    vdi = make_vdi(api, local_sr(api), 4)
+    t1 = api.call("Async.VDI.snapshot", vdi, {})
+    t2 = api.call("Async.VDI.snapshot", vdi, {})
+    recs = []
+    for t in (t1, t2):
+        wait_for(lambda: api.call("task.get_status", t) != "pending", 30,
+                 "the snapshot task to end")
+        recs.append(api.call("task.get_record", t))
+    statuses = sorted(r["status"] for r in recs)
+    assert statuses == ["failure", "success"], recs
+    [failed] = [r for r in recs if r["status"] == "failure"]
+    assert failed["error_info"][0] == "OTHER_OPERATION_IN_PROGRESS"
+    assert len(api.call("VDI.get_snapshots", vdi)) == 1
+    snap = api.call("VDI.snapshot", vdi, {})
+    assert len(api.call("VDI.get_snapshots", vdi)) == 2
+    assert img_info(vdi_file(api, snap))["virtual-size"] == 4 * MIB
