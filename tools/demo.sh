@@ -74,18 +74,17 @@ B=(-c "unix://$DEMO/b/run/ternd.sock")
 "$TERN" "${B[@]}" host-list
 
 say "Uploading the guest's kernel and initrd into each host's boot SR"
-upload() { # host-args... -- name file
+upload() { # name file host-args...
 	local name=$1 file=$2 mib vdi
 	shift 2
 	mib=$(( ($(stat -c %s "$file") >> 20) + 1 ))
 	vdi=$("$TERN" "$@" vdi-create --sr boot --name "$name" --size "$mib")
 	"$TERN" "$@" vdi-import "$vdi" "$file"
 }
-for H in A B; do
-	declare -n hargs=$H
-	upload vmlinuz "$TERN_GUEST_KERNEL" "${hargs[@]}"
-	upload initrd.img "$TERN_GUEST_INITRD" "${hargs[@]}"
-done
+upload vmlinuz "$TERN_GUEST_KERNEL" "${A[@]}"
+upload initrd.img "$TERN_GUEST_INITRD" "${A[@]}"
+upload vmlinuz "$TERN_GUEST_KERNEL" "${B[@]}"
+upload initrd.img "$TERN_GUEST_INITRD" "${B[@]}"
 "$TERN" "${A[@]}" sr-list
 
 say "Creating and booting the test guest on A (memcheck: 128 MiB, rewriting 32 MiB/s)"
