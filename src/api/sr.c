@@ -624,7 +624,8 @@ sr_init_one(Api *api, const char *key, const char *dir, const char *name,
 		return sr;
 	}
 	StoreObj *pbd = sr_pbd(api, sr);
-	if (pbd == NULL)
+	/* Its PBD was destroyed: this host's own SRs get one again. */
+	if (pbd == NULL && (pbd = sr_add_pbd(api, sr, dir, TRUE, error)) == NULL)
 		return NULL;
 	const char *loc = sr_pbd_location(pbd);
 	if (g_strcmp0(loc, dir) != 0) {
