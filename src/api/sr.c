@@ -425,6 +425,13 @@ sr_create(Call *call)
 	if (g_strcmp0(host->ref, api->host_ref) != 0)
 		return call_fail(call, xerr_new("HANDLE_INVALID", "host",
 						host->ref, NULL));
+	/* A new SR takes an empty (or new) directory: SR.destroy removes
+	 * every file of its directory, so it must never hold others'. */
+	g_autoptr(GDir) d = g_dir_open(loc, 0, NULL);
+	if (d != NULL && g_dir_read_name(d) != NULL)
+		return call_fail(call, xerr_new("SR_DEVICE_IN_USE", loc,
+			"the directory is not empty (SR.introduce attaches an "
+			"existing SR)", NULL));
 	g_autofree char *uuid = store_new_uuid();
 	StoreObj *sr = sr_make(api, uuid, loc, sr_new_record(uuid, name, desc,
 		type, ct, shared, sm), &e);

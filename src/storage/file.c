@@ -147,10 +147,23 @@ storage_unlink_all(const char *dir, gboolean (*keep)(const char *name),
 	return TRUE;
 }
 
+static char *storage_meta_path(const char *dir, const char *location);
+
+/* The directory being wiped, for storage_keep_unknown (one wipe at a
+ * time: the main loop's). */
+static const char *storage_wiping;
+
+/* Kept: dot files, and files that are not VDIs of the SR (no metadata:
+ * never scanned), which are not the SR's to remove. */
 static gboolean
-storage_keep_dotfile(const char *name)
+storage_keep_unknown(const char *name)
 {
-	return name[0] == '.';
+	if (name[0] == '.')
+		return TRUE;
+	g_autofree char *loc = g_str_has_suffix(name, ".qcow2")
+		? g_strndup(name, strlen(name) - 6) : g_strdup(name);
+	g_autofree char *m = storage_meta_path(storage_wiping, loc);
+	return !g_file_test(m, G_FILE_TEST_EXISTS);
 }
 
 gboolean
@@ -159,8 +172,10 @@ storage_sr_wipe(const char *dir, GError **error)
 	g_autofree char *meta = g_build_filename(dir, STORAGE_META_DIR, NULL);
 	g_autofree char *id = storage_sr_id_path(dir);
 
-	if (!storage_unlink_all(dir, storage_keep_dotfile, error) ||
-	    !storage_unlink_all(meta, NULL, error))
+	storage_wiping = dir;
+	gboolean ok = storage_unlink_all(dir, storage_keep_unknown, error);
+	storage_wiping = NULL;
+	if (!ok || !storage_unlink_all(meta, NULL, error))
 		return FALSE;
 	g_rmdir(meta);
 	if (g_unlink(id) != 0 && errno != ENOENT) {

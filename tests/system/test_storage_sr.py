@@ -78,6 +78,13 @@ def test_create_destroy_has_pbd(rt, tmp_path):
     with pytest.raises(XapiFailure) as e:
         make_sr(api, tmp_path / "sr2", "three")
     assert e.value.code == "SR_DEVICE_IN_USE", e.value.desc
+    # So is a directory with files of its own (a destroy would take them).
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("mine")
+    with pytest.raises(XapiFailure) as e:
+        make_sr(api, tmp_path / "home", "four")
+    assert e.value.code == "SR_DEVICE_IN_USE", e.value.desc
+    assert not (tmp_path / "home" / ".tern-sr.json").exists()
 
 
 def test_scan_follows_the_directory(rt, tmp_path):

@@ -268,8 +268,24 @@ test_errors(Fixture *f, gconstpointer data)
 	g_assert_nonnull(w2.error);
 	g_assert_nonnull(strstr(w2.error->message, "qemu-img resize"));
 	g_clear_error(&w2.error);
-	/* A wipe removes the SR's files and the directory. */
+	/* A wipe removes the SR's VDIs (files it has metadata for) and its
+	 * identity; a file it never made a VDI of stays, and so does the
+	 * directory then. */
 	g_autoptr(GError) e = NULL;
+	g_autofree char *raw = g_build_filename(f->dir, "vmlinuz", NULL);
+	g_file_set_contents(raw, "k", -1, NULL);
+	g_autoptr(GPtrArray) vdis = storage_scan(f->dir, &e);
+	g_assert_cmpuint(vdis->len, ==, 1);
+	g_assert_true(storage_sr_wipe(f->dir, &e));
+	g_assert_no_error(e);
+	g_assert_false(g_file_test(raw, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(p, G_FILE_TEST_EXISTS));
+	g_autofree char *id = g_build_filename(f->dir, STORAGE_SR_FILE, NULL);
+	g_assert_false(g_file_test(id, G_FILE_TEST_EXISTS));
+	/* Empty, it goes with the wipe. */
+	g_unlink(p);
+	g_assert_true(storage_sr_format(f->dir,
+		"11111111-2222-4333-8444-555555555555", &e));
 	g_assert_true(storage_sr_wipe(f->dir, &e));
 	g_assert_false(g_file_test(f->dir, G_FILE_TEST_EXISTS));
 }
