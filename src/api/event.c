@@ -27,7 +27,8 @@ typedef struct {
 
 /* The classes event.from reports (sessions never: see session.c). */
 static const char *const event_classes_served[] = { "pool", "host", "VM",
-						    "task", NULL };
+						    "task", "SR", "PBD",
+						    "VDI", "VBD", NULL };
 
 static char *event_boot;
 static guint event_idle_id;

@@ -182,3 +182,24 @@ def test_bad_arguments(rt, tmp_path):
     with pytest.raises(XapiFailure) as e:
         api.call("SR.destroy", boot_sr(api))
     assert e.value.code == "OPERATION_NOT_ALLOWED"
+
+
+def test_events(rt, tmp_path):
+    """The storage classes have events like every class: a VDI.create is
+    an add of the VDI (its snapshot the record) and a mod of its SR."""
+    api = rt.xapi()
+    first = api.call("event.from", ["SR", "PBD", "VDI", "VBD"], "", 0.0)
+    classes = {e["class"] for e in first["events"]}
+    assert {"sr", "pbd", "vdi"} <= classes, classes
+    sr = local_sr(api)
+    vdi = make_vdi(api, sr, 1, name="evented")
+    res = api.call("event.from", ["VDI", "SR"], first["token"], 5.0)
+    ops = {(e["class"], e["operation"], e["ref"]) for e in res["events"]}
+    assert ("vdi", "add", vdi) in ops and ("sr", "mod", sr) in ops, ops
+    [add] = [e for e in res["events"] if e["ref"] == vdi and
+             e["operation"] == "add"]
+    assert add["snapshot"]["name_label"] == "evented"
+    api.call("VDI.destroy", vdi)
+    res = api.call("event.from", ["VDI"], res["token"], 5.0)
+    assert ("vdi", "del", vdi) in {(e["class"], e["operation"], e["ref"])
+                                   for e in res["events"]}
