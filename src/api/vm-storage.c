@@ -14,7 +14,10 @@
  *
  * vm_storage_upgrade moves databases from before the storage classes:
  * absolute PV_kernel/PV_ramdisk paths become files of the boot SR, and
- * the raw files of other_config:disks qcow2 VDIs of the local SR.
+ * the raw files of other_config:disks qcow2 VDIs of the local SR.  It runs
+ * once per database (store meta "storage_upgraded"): a path written into
+ * a record later (other_config is a client's map; a peer sends records)
+ * must never make ternd read a host file into an SR.
  */
 #include "api/api.h"
 
@@ -311,8 +314,9 @@ vm_storage_upgrade(Api *api, GError **error)
 	const char *local_dir = local ? sr_dir(api, local, NULL) : NULL;
 	g_autoptr(GPtrArray) vms = store_list(api->store, "VM");
 	gboolean copied = FALSE;
+	g_autofree char *done = store_meta_get(api->store, "storage_upgraded");
 
-	if (boot_dir == NULL || local_dir == NULL)
+	if (done != NULL || boot_dir == NULL || local_dir == NULL)
 		return TRUE;
 	for (guint i = 0; i < vms->len; i++) {
 		StoreObj *vm = vms->pdata[i];
@@ -354,5 +358,5 @@ vm_storage_upgrade(Api *api, GError **error)
 	}
 	if (copied && !sr_scan(api, boot, error))
 		return FALSE;
-	return TRUE;
+	return store_meta_set(api->store, "storage_upgraded", "1", error);
 }

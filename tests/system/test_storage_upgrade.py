@@ -4,7 +4,9 @@ and whose disks are other_config:disks raw files.  The record is written
 into SQLite by hand while ternd is stopped, as an old ternd left it; at
 the next start the kernel is copied into the boot SR (the initrd, already
 there, keeps its file), the fields become boot-SR names, each raw disk
-becomes a qcow2 VDI of the local SR with a VBD, and the key goes."""
+becomes a qcow2 VDI of the local SR with a VBD, and the key goes.  This
+happens once per database: a path written into a record afterwards is
+never read into an SR."""
 
 import json
 import os
@@ -36,6 +38,15 @@ def test_old_records_are_moved_into_srs(ternd, guest, tmp_path):
     rec["other_config"]["disks"] = str(disk)
     db.execute("UPDATE objects SET record = ? WHERE ref = ?",
                (json.dumps(rec), vm))
+    # What a database from before the storage classes lacks: SR records
+    # and the marks of this version's first start.
+    db.execute("DELETE FROM objects WHERE class IN ('SR', 'PBD', 'VDI', "
+               "'VBD')")
+    db.execute("DELETE FROM meta WHERE key IN ('storage_upgraded', "
+               "'local_sr_uuid', 'boot_sr_uuid')")
+    rec["VBDs"] = []
+    db.execute("UPDATE objects SET record = ? WHERE ref = ?",
+               (json.dumps(rec), vm))
     db.commit()
     db.close()
 
@@ -64,7 +75,11 @@ def test_old_records_are_moved_into_srs(ternd, guest, tmp_path):
                                                  4000),
              40, "the upgraded VM to boot")
     api.call("VM.hard_shutdown", vm)
-    # Once: a second start changes nothing.
+    # Once per database: a second start changes nothing, and a path a
+    # client writes into other_config later is never read into an SR.
+    api.call("VM.add_to_other_config", vm, "disks", str(disk))
     ternd.restart()
     api = ternd.xapi()
     assert api.call("VM.get_VBDs", vm) == [vbd]
+    assert api.call("VM.get_other_config", vm)["disks"] == str(disk)
+    assert len(api.call("SR.get_VDIs", local_sr(api))) == 1
