@@ -89,6 +89,12 @@ vdi_path(Api *api, StoreObj *vdi, GError **error)
 		xerr_set(error, "VDI_MISSING", sr->ref, vdi->ref, NULL);
 		return NULL;
 	}
+	/* QEMU opens what the image's header names: only its SR's files. */
+	g_autoptr(GError) e = NULL;
+	if (!storage_vdi_chain_ok(dir, loc, vdi_format(vdi), &e)) {
+		xerr_set(error, "SR_BACKEND_FAILURE", "", e->message, NULL);
+		return NULL;
+	}
 	return g_steal_pointer(&path);
 }
 

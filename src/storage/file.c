@@ -292,6 +292,102 @@ storage_vdi_sizes(const char *path, const char *format, gint64 *virtual_size,
 	return TRUE;
 }
 
+#define STORAGE_CHAIN_MAX 64
+
+static guint64
+storage_be(const guint8 *p, int n)
+{
+	guint64 v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The backing file name of the qcow2 at PATH ("" for none), or NULL with
+ * ERROR for an image tern does not hand to QEMU. */
+static char *
+storage_qcow2_backing(const char *path, GError **error)
+{
+	guint8 h[80] = { 0 };
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	ssize_t got = fd >= 0 ? pread(fd, h, sizeof h, 0) : -1;
+	char *name = NULL;
+
+	if (got < 72 || memcmp(h, "QFI\xfb", 4) != 0)
+		goto bad;
+	guint64 version = storage_be(h + 4, 4);
+	guint64 off = storage_be(h + 8, 8);
+	guint64 len = storage_be(h + 16, 4);
+	/* Incompatible feature bit 2: an external data file. */
+	if (version >= 3 && (got < 80 || (storage_be(h + 72, 8) & 4))) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+			    "%s has an external data file", path);
+		close(fd);
+		return NULL;
+	}
+	if (len == 0) {
+		close(fd);
+		return g_strdup("");
+	}
+	if (len > 1023)
+		goto bad;
+	name = g_malloc0(len + 1);
+	if (pread(fd, name, len, (off_t)off) != (ssize_t)len)
+		goto bad;
+	close(fd);
+	return name;
+bad:
+	if (fd >= 0)
+		close(fd);
+	g_free(name);
+	g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		    "%s is not a qcow2 image tern can use", path);
+	return NULL;
+}
+
+gboolean
+storage_vdi_chain_ok(const char *dir, const char *location,
+		     const char *format, GError **error)
+{
+	g_autofree char *loc = g_strdup(location);
+
+	if (g_strcmp0(format, "qcow2") != 0)
+		return TRUE;
+	for (int depth = 0; depth < STORAGE_CHAIN_MAX; depth++) {
+		g_autofree char *path = storage_vdi_path(dir, loc, "qcow2");
+		if (path == NULL) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "bad VDI location %s", loc);
+			return FALSE;
+		}
+		g_autofree char *backing = storage_qcow2_backing(path, error);
+		if (backing == NULL)
+			return FALSE;
+		if (*backing == 0)
+			return TRUE;
+		gsize n = strlen(backing);
+		if (!g_str_has_suffix(backing, ".qcow2") || n <= 6) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "%s leans on %s, which is not an image of "
+				    "its SR", path, backing);
+			return FALSE;
+		}
+		g_free(loc);
+		loc = g_strndup(backing, n - 6);
+		if (!storage_location_ok(loc)) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "%s leans on %s, which is not an image of "
+				    "its SR", path, backing);
+			return FALSE;
+		}
+	}
+	g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		    "the chain of %s is more than %d images deep", location,
+		    STORAGE_CHAIN_MAX);
+	return FALSE;
+}
+
 static JsonObject *
 storage_meta_new(const char *uuid, const char *name, const char *type)
 {
@@ -322,7 +418,8 @@ storage_scan_one(const char *dir, const char *name, GError **error)
 		return NULL;
 	g_autofree char *path = storage_vdi_path(dir, v->location, v->format);
 	if (!storage_vdi_sizes(path, v->format, &v->virtual_size,
-			       &v->physical_utilisation, error))
+			       &v->physical_utilisation, error) ||
+	    !storage_vdi_chain_ok(dir, v->location, v->format, error))
 		return NULL;
 	v->meta = storage_meta_read(dir, v->location);
 	if (v->meta == NULL) {

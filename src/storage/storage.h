@@ -87,6 +87,12 @@ gboolean storage_vdi_sizes(const char *path, const char *format,
 			   gint64 *virtual_size, gint64 *physical,
 			   GError **error);
 
+/* Whether the image of LOCATION may be given to QEMU: a qcow2's backing
+ * chain must stay inside DIR (each backing file a plain "<name>.qcow2"
+ * there, at most 64 deep) and use no external data file, since QEMU
+ * opens whatever an image's header names.  Raw files always pass. */
+gboolean storage_vdi_chain_ok(const char *dir, const char *location,
+			      const char *format, GError **error);
 /* Creates <dir>/<uuid>.qcow2 of SIZE bytes (qemu-img create, compat=1.1,
  * cluster_size=64k) and its metadata META (not taken). */
 void storage_vdi_create(const char *dir, const char *uuid, gint64 size,

@@ -160,6 +160,18 @@ test_scan(Fixture *f, gconstpointer data)
 	g_assert_cmpint(symlink(raw, link), ==, 0);
 	g_autofree char *dot = g_build_filename(f->dir, ".import-x", NULL);
 	g_file_set_contents(dot, "x", -1, &e);
+	/* Nor a qcow2 that leans on a file outside the SR: QEMU would open
+	 * it (here /etc/passwd as a raw backing file). */
+	g_autofree char *evil = g_build_filename(f->dir,
+		"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb.qcow2", NULL);
+	const char *evil_argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+		"-b", "/etc/passwd", "-F", "raw", "-u", evil, "1M", NULL };
+	g_autofree char *out2 = storage_img_run_sync(evil_argv, &e);
+	g_assert_no_error(e);
+	g_assert_false(storage_vdi_chain_ok(f->dir,
+		"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", "qcow2", &e));
+	g_assert_nonnull(strstr(e->message, "/etc/passwd"));
+	g_clear_error(&e);
 
 	g_autoptr(GPtrArray) vdis = storage_scan(f->dir, &e);
 	g_assert_no_error(e);
