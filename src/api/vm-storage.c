@@ -21,6 +21,7 @@
  */
 #include "api/api.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "common/valid.h"
@@ -274,6 +275,7 @@ vm_storage_upgrade_disks(Api *api, StoreObj *sr, const char *dir,
 			g_free(uuid);
 			return FALSE;
 		}
+		g_chmod(dst, 0600);
 		g_autoptr(JsonObject) m = json_object_new();
 		g_autofree char *label = g_path_get_basename(paths[i]);
 		json_object_set_string_member(m, "uuid", uuid);

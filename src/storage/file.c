@@ -8,7 +8,7 @@
  * gets a fresh empty overlay on B under its old name, and the snapshot
  * (or clone) S another overlay on B:
  *
- *     before:  V.qcow2                 after:  B.qcow2 (hidden, 0444)
+ *     before:  V.qcow2                 after:  B.qcow2 (hidden, 0400)
  *                                               ^            ^
  *                                            V.qcow2      S.qcow2
  *
@@ -86,7 +86,9 @@ storage_sr_format(const char *dir, const char *sr_uuid, GError **error)
 	g_autofree char *meta = g_build_filename(dir, STORAGE_META_DIR, NULL);
 	g_autofree char *id = storage_sr_id_path(dir);
 
-	if (g_mkdir_with_parents(meta, 0755) != 0) {
+	/* A VM's disk is its owner's: the SR is root's alone (QEMU opens its
+	 * images before it drops to [qemu] user). */
+	if (g_mkdir_with_parents(meta, 0700) != 0) {
 		g_propagate_error(error, storage_errno("cannot make", meta));
 		return FALSE;
 	}
@@ -599,6 +601,10 @@ storage_qcow2_create_argv(const char *path, const char *backing,
 static gboolean
 storage_create_finish(StorageOp *op, GError **error)
 {
+	g_autofree char *path = storage_vdi_path(op->dir, op->location,
+						 "qcow2");
+
+	g_chmod(path, 0600);
 	return storage_meta_write(op->dir, op->location, op->meta, error);
 }
 
@@ -663,7 +669,7 @@ storage_chain_undo(StorageOp *op)
 
 	g_unlink(fresh);
 	g_unlink(path);
-	g_chmod(base, 0644);
+	g_chmod(base, 0600);
 	if (g_rename(base, path) != 0)
 		g_warning("storage: cannot put %s back as %s: %s", base, path,
 			  g_strerror(errno));
@@ -678,6 +684,11 @@ storage_chain_finish(StorageOp *op, GError **error)
 	if (m == NULL)
 		m = storage_meta_new(op->location, op->location, "user");
 	json_object_set_string_member(m, "parent", op->base);
+	g_autofree char *path = storage_vdi_path(op->dir, op->location,
+						 "qcow2");
+	g_autofree char *fresh = storage_vdi_path(op->dir, op->fresh, "qcow2");
+	g_chmod(path, 0600);
+	g_chmod(fresh, 0600);
 	return storage_meta_write(op->dir, op->location, m, error) &&
 	       storage_meta_write(op->dir, op->fresh, op->meta, error);
 }
@@ -712,7 +723,7 @@ storage_vdi_chain(const char *dir, const char *location,
 						       g_strerror(errno));
 		return storage_op_fail(op, msg);
 	}
-	g_chmod(base, 0444);
+	g_chmod(base, 0400);
 	op->undo = storage_chain_undo;
 	if (!storage_meta_write(dir, base_uuid, bm, &e)) {
 		storage_chain_undo(op);

@@ -27,6 +27,8 @@ def test_create_resize(ternd):
     assert info["cluster-size"] == 65536
     assert info["format-specific"]["data"]["compat"] == "1.1"
     assert (sr_dir(api, sr) / ".meta" / f"{rec['uuid']}.json").exists()
+    # A VM's disk is root's alone.
+    assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
     # Thin: a few hundred KiB allocated.
     assert int(rec["physical_utilisation"]) < MIB
 
@@ -89,6 +91,9 @@ def test_chains_survive_a_restart(ternd):
             api.call("VDI.get_by_uuid", b)
         mode = (d / f"{b}.qcow2").stat().st_mode
         assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+        assert mode & 0o077 == 0
+    for r in (vdi, snap, clone):
+        assert vdi_file(api, r).stat().st_mode & 0o077 == 0
     # orig -> base2 -> base1; snap -> base1; clone -> base2.
     assert img_info(path)["backing-filename"] == f"{base2}.qcow2"
     assert img_info(d / f"{base2}.qcow2")["backing-filename"] == \
