@@ -73,9 +73,23 @@ B=(-c "unix://$DEMO/b/run/ternd.sock")
 "$TERN" "${A[@]}" host-list
 "$TERN" "${B[@]}" host-list
 
+say "Uploading the guest's kernel and initrd into each host's boot SR"
+upload() { # name file host-args...
+	local name=$1 file=$2 mib vdi
+	shift 2
+	mib=$(( ($(stat -c %s "$file") >> 20) + 1 ))
+	vdi=$("$TERN" "$@" vdi-create --sr boot --name "$name" --size "$mib")
+	"$TERN" "$@" vdi-import "$vdi" "$file"
+}
+upload vmlinuz "$TERN_GUEST_KERNEL" "${A[@]}"
+upload initrd.img "$TERN_GUEST_INITRD" "${A[@]}"
+upload vmlinuz "$TERN_GUEST_KERNEL" "${B[@]}"
+upload initrd.img "$TERN_GUEST_INITRD" "${B[@]}"
+"$TERN" "${A[@]}" sr-list
+
 say "Creating and booting the test guest on A (memcheck: 128 MiB, rewriting 32 MiB/s)"
 "$TERN" "${A[@]}" vm-create --name demo --memory 512 --vcpus 1 \
-	--kernel "$TERN_GUEST_KERNEL" --initrd "$TERN_GUEST_INITRD" \
+	--kernel vmlinuz --initrd initrd.img \
 	--args "console=ttyS0 quiet memcheck.mib=128 memcheck.rate=32 memcheck.interval_ms=500"
 "$TERN" "${A[@]}" vm-start demo
 for _ in $(seq 120); do

@@ -350,7 +350,7 @@ mode_create(const char *sock, int n, const char *prefix)
 		buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"method\":\"VM.create\","
 			   "\"params\":[\"%s\",{\"name_label\":\"%s%04d\","
 			   "\"memory_static_max\":\"268435456\",\"VCPUs_max\":\"1\","
-			   "\"VCPUs_at_startup\":\"1\",\"PV_kernel\":\"/boot/x\"}],"
+			   "\"VCPUs_at_startup\":\"1\",\"PV_kernel\":\"vmlinuz\"}],"
 			   "\"id\":%d}", s, prefix, i, i + 2);
 		http_request(&req, "/jsonrpc", "application/json", b.p);
 		t0 = now_us();

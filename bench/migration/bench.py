@@ -33,6 +33,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -436,6 +437,16 @@ class Host:
         self.logpath = os.path.join(self.base, 'ternd.log')
         os.makedirs(self.state, exist_ok=True)
         os.makedirs(self.run, exist_ok=True)
+        # The guest boots from files of this ternd's boot SR.
+        boot = os.path.join(self.state, 'boot')
+        os.makedirs(boot, exist_ok=True)
+        for src in (a.kernel, a.initrd):
+            dst = os.path.join(boot, os.path.basename(src))
+            if not os.path.exists(dst):
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copyfile(src, dst)
         self.port = free_port()
         self.logf = open(self.logpath, 'ab')
         self.proc = subprocess.Popen(
@@ -532,7 +543,8 @@ def tern(a):
             'name_label': 'bench', 'memory_static_max': str(a.memory_mib * MIB),
             'memory_dynamic_max': str(a.memory_mib * MIB),
             'VCPUs_max': '1', 'VCPUs_at_startup': '1',
-            'PV_kernel': a.kernel, 'PV_ramdisk': a.initrd, 'PV_args': a.args,
+            'PV_kernel': os.path.basename(a.kernel),
+            'PV_ramdisk': os.path.basename(a.initrd), 'PV_args': a.args,
         }
         vm = A.api.call('VM.create', rec)
         A.api.call('VM.start', vm, False, False)

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ternbench import TERND, TOP, guest, local_proxy  # noqa: E402
+from ternbench import TERND, TOP, boot_files, guest, local_proxy  # noqa: E402
 RATES = [int(r) for r in os.environ.get("RATES", "0 8 24 48 96").split()]
 MEM_MIB = int(os.environ.get("MEMORY_MIB", "512"))
 MC_MIB = int(os.environ.get("MC_MIB", "256"))
@@ -40,6 +40,7 @@ class Host:
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir)
         self.port = free_port()
+        self.boot = boot_files(self.dir + "/state", *guest())
         self.proc = subprocess.Popen(
             [TERND, "-F", "--state-dir", self.dir + "/state", "--run-dir",
              self.dir + "/run", "--listen", "127.0.0.1:%d" % self.port,
@@ -107,7 +108,8 @@ def main():
             try:
                 vm = a.call("VM.create", a.s, {
                     "name_label": "p", "memory_static_max": str(MEM_MIB << 20),
-                    "PV_kernel": kernel, "PV_ramdisk": initrd,
+                    "PV_kernel": os.path.basename(kernel),
+                    "PV_ramdisk": os.path.basename(initrd),
                     "PV_args": "console=ttyS0 quiet memcheck.mib=%d "
                                "memcheck.rate=%d memcheck.interval_ms=500"
                                % (MC_MIB, rate)})

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ternbench import TERND, TOP, guest, local_proxy  # noqa: E402
+from ternbench import TERND, TOP, boot_files, guest, local_proxy  # noqa: E402
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 ARGS = "console=ttyS0 quiet memcheck.mib=16 memcheck.rate=4 memcheck.interval_ms=200"
 
@@ -107,6 +107,7 @@ def main():
     try:
         plain = baseline_start(kernel, initrd, work)
         d = os.path.join(work, "ternd")
+        kname, iname = boot_files(d + "/state", kernel, initrd)
         proc = subprocess.Popen(
             [TERND, "-F", "--state-dir", d + "/state", "--run-dir",
              d + "/run", "--listen", "", "--accel", "tcg",
@@ -119,7 +120,7 @@ def main():
         idle = rss_kib(proc.pid)
 
         rec = {"name_label": "s", "memory_static_max": str(256 << 20),
-               "PV_kernel": kernel, "PV_ramdisk": initrd, "PV_args": ARGS}
+               "PV_kernel": kname, "PV_ramdisk": iname, "PV_args": ARGS}
         vm = x.VM.create(s, rec)["Value"]
         uuid = x.VM.get_uuid(s, vm)["Value"]
         console = os.path.join(d, "run/vms", uuid, "console.log")

@@ -173,6 +173,34 @@ JsonObject *tern_vm_get_all_records(TernConn *c, GError **error);
  * or the server's error. */
 char *tern_vm_resolve(TernConn *c, const char *who, GError **error);
 
+/* ------------------------------------------------------------------ */
+/* Storage (src/lib/storage.c; docs/storage.md)                        */
+/* ------------------------------------------------------------------ */
+
+/* SR.get_all_records, VDI.get_all_records.  Caller owns. */
+JsonObject *tern_sr_get_all_records(TernConn *c, GError **error);
+JsonObject *tern_vdi_get_all_records(TernConn *c, GError **error);
+
+/* Finds the object of class CLS ("SR", "VDI", "VM", ...) named by WHO: an
+ * OpaqueRef, a uuid or a name_label, as tern_vm_resolve does for VMs.
+ * Returns its ref, newly allocated, or NULL with ERROR. */
+char *tern_resolve(TernConn *c, const char *cls, const char *who, GError **error);
+
+/* VDI.create in SR of SIZE bytes (type "user"; in the boot SR, a raw
+ * file named NAME).  Returns the new VDI's ref. */
+char *tern_vdi_create(TernConn *c, const char *sr, const char *name, gint64 size,
+                      GError **error);
+
+/* VBD.create: VDI attached to VM at USERDEVICE ("autodetect" for the next
+ * free one), as a disk, read-write unless READ_ONLY.  Returns its ref. */
+char *tern_vbd_create(TernConn *c, const char *vm, const char *vdi, const char *userdevice,
+                      gboolean bootable, gboolean read_only, GError **error);
+
+/* PUT /import_raw_vdi?session_id=..&vdi=VDI with the bytes of the file at
+ * PATH (streamed, never read whole).  ternd refuses more than the VDI's
+ * virtual_size (HTTP 413).  TERN_ERROR_TRANSPORT on any HTTP failure. */
+gboolean tern_vdi_import(TernConn *c, const char *vdi, const char *path, GError **error);
+
 /* Reads a record field that XAPI declares int, sent either as a JSON number
  * or (XML-RPC style) as a decimal string.  Returns DEFAULT_VALUE when the
  * field is missing or not an integer. */

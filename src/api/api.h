@@ -141,6 +141,7 @@ typedef struct {
 	gint64 console_log_max;   /* bytes per console log; 0: no cap */
 	guint task_keep_s;        /* finished tasks are destroyed after */
 	guint task_keep_max;      /* and when more are finished than this */
+	const char *boot_dir;     /* the boot SR's directory (docs/storage.md) */
 } ApiConfig;
 
 struct Api {
@@ -218,6 +219,53 @@ gboolean host_init(Api *api, GError **error);
 char *host_qemu_version(const char *binary);
 void host_refresh(Api *api, StoreObj *o);
 
+/* Storage (sr.c, pbd.c, vdi.c, vbd.c): records over src/storage/. */
+extern const ClassDef sr_class;
+extern const ClassDef pbd_class;
+extern const ClassDef vdi_class;
+extern const ClassDef vbd_class;
+/* At start: the default local SR and the boot SR (made on first start,
+ * plugged and scanned every start). */
+gboolean sr_init(Api *api, GError **error);
+/* The directory of SR on this host: its PBD's device_config:location,
+ * when that PBD is attached (SR_NO_PBDS otherwise).  Borrowed. */
+const char *sr_dir(Api *api, StoreObj *sr, GError **error);
+/* This host's boot SR (content_type "kernel"), or NULL. */
+StoreObj *sr_boot(Api *api);
+/* Rebuilds SR's VDI records from its directory. */
+gboolean sr_scan(Api *api, StoreObj *sr, GError **error);
+/* Recomputes SR's sizes (statvfs, the VDIs' sizes). */
+void sr_refresh(Api *api, StoreObj *sr);
+/* Adds REF to (or removes it from) the set FIELD of O. */
+void sr_link(Api *api, StoreObj *o, const char *field, const char *ref,
+	     gboolean add);
+/* The image file of VDI (a new string), checked to be a regular file. */
+char *vdi_path(Api *api, StoreObj *vdi, GError **error);
+/* PUT /import_raw_vdi (src/rpc/http.c): the upload of LENGTH bytes into
+ * a VDI.  vdi_import_open checks the session (vm-admin at least), the VDI
+ * (not in use) and the length (at most virtual_size) and opens the file
+ * the bytes go to; *STATUS is the HTTP status of a refusal.
+ * vdi_import_finish ends it: a raw VDI takes the bytes as they are (and
+ * its size becomes theirs), a qcow2 VDI is filled from them (qemu-img
+ * convert -n); DONE gets NULL or the error. */
+typedef struct VdiImport VdiImport;
+VdiImport *vdi_import_open(Api *api, const char *session_ref,
+			   const char *vdi_ref, gint64 length, guint *status,
+			   GError **error);
+gboolean vdi_import_write(VdiImport *imp, const void *buf, gsize len,
+			  GError **error);
+void vdi_import_finish(Api *api, VdiImport *imp /* takes */,
+		       void (*done)(const GError *error, gpointer data),
+		       gpointer data);
+void vdi_import_free(VdiImport *imp);
+/* Whether a VBD of a VM that is not Halted uses VDI. */
+gboolean vdi_attached(Api *api, StoreObj *vdi);
+/* Sets currently_attached on every VBD of VM (at start and halt). */
+void vbd_mark_attached(Api *api, StoreObj *vm, gboolean attached);
+/* A new VBD of VM on VDI (a Disk, RW) at USERDEVICE; linked both ways. */
+StoreObj *vbd_add(Api *api, StoreObj *vm, StoreObj *vdi,
+		  const char *userdevice, gboolean bootable, GError **error);
+
 /* Sessions (src/api/session.c). */
 Session *session_lookup(Api *api, const char *ref);
 void session_sweep(Api *api);
@@ -270,6 +318,19 @@ typedef struct {
 } VmStorage;
 gboolean vm_storage_resolve(Api *api, StoreObj *vm, VmStorage *out,
 			    GError **error);
+/* The QemuDisk (qemu/disk.h) of one VBD: its VDI's file in its SR,
+ * checked; NULL with an error (VDI_MISSING, SR_NO_PBDS, ...). */
+gpointer vm_storage_vbd_disk(Api *api, StoreObj *vbd, GError **error);
+/* The path of the boot file NAME (PV_kernel/PV_ramdisk: a file name in
+ * the boot SR, or a VDI uuid or ref there), checked to be a regular file:
+ * a new string, or NULL with *WHY a static phrase completing "NAME ...". */
+char *vm_storage_boot_path(Api *api, const char *name, const char **why);
+/* Whether NAME may be a PV_kernel/PV_ramdisk value (INVALID_VALUE). */
+gboolean vm_storage_boot_name_ok(const char *field, const char *name,
+				 GError **error);
+/* Once at start: old records (absolute PV_kernel paths, other_config:disks)
+ * moved into the boot SR and the local SR. */
+gboolean vm_storage_upgrade(Api *api, GError **error);
 void vm_storage_clear(VmStorage *s);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmStorage, vm_storage_clear)
 

@@ -679,7 +679,8 @@ static const Method system_methods[] = {
 
 static const ClassDef *const api_classes[] = {
 	&session_class, &pool_class, &host_class, &vm_class, &task_class,
-	&event_class, &network_class, &vif_class, &pif_class, NULL,
+	&event_class, &network_class, &vif_class, &pif_class,
+	&sr_class, &pbd_class, &vdi_class, &vbd_class, NULL,
 };
 
 static gboolean
@@ -716,7 +717,8 @@ api_new(Store *store, const ApiConfig *cfg, GError **error)
 		if (c->fields)
 			api_register_generated(api, c);
 	}
-	if (!host_init(api, error)) {
+	if (!host_init(api, error) || !sr_init(api, error) ||
+	    !vm_storage_upgrade(api, error)) {
 		api_free(api);
 		return NULL;
 	}

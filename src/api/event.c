@@ -26,8 +26,9 @@ typedef struct {
 } Waiter;
 
 /* The classes event.from reports (sessions never: see session.c). */
-static const char *const event_classes_served[] = { "pool", "host", "VM",
-						    "task", NULL };
+static const char *const event_classes_served[] = {
+	"pool", "host", "VM", "task", "SR", "PBD", "VDI", "VBD", "network",
+	"VIF", "PIF", NULL };
 
 static char *event_boot;
 static guint event_idle_id;

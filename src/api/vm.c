@@ -36,8 +36,9 @@ static const Field vm_fields[] = {
 	{ "actions_after_shutdown", FT_STRING, TRUE },
 	{ "actions_after_reboot", FT_STRING, TRUE },
 	{ "actions_after_crash", FT_STRING, TRUE },
-	{ "PV_kernel", FT_STRING, TRUE },
-	{ "PV_ramdisk", FT_STRING, TRUE },
+	/* Not generated: set_PV_kernel checks the name (vm_set_boot_file). */
+	{ "PV_kernel", FT_STRING },
+	{ "PV_ramdisk", FT_STRING },
 	{ "PV_args", FT_STRING, TRUE },
 	{ "PV_bootloader", FT_STRING, TRUE },
 	{ "HVM_boot_policy", FT_STRING, TRUE },
@@ -208,6 +209,12 @@ vm_record_from_map(JsonObject *given, GError **error)
 			json_object_get_int_member(rec, "VCPUs_max"));
 	if (!vm_check_limits(rec, error))
 		return NULL;
+	/* Boot files are names in the boot SR, never host paths. */
+	for (const char *const *f = (const char *const[]){ "PV_kernel",
+		"PV_ramdisk", NULL }; *f; f++)
+		if (!vm_storage_boot_name_ok(*f,
+			json_object_get_string_member(rec, *f), error))
+			return NULL;
 	return g_steal_pointer(&rec);
 }
 
@@ -267,6 +274,18 @@ vm_destroy(Call *call)
 	    !vm_op_idle(vm, &e))
 		return call_fail(call, e);
 	qemu_driver_forget(call->api, vm);
+	/* Its VBDs go with it (as in XAPI); the VDIs stay. */
+	JsonArray *vbds = json_object_get_array_member(vm->rec, "VBDs");
+	for (guint i = 0; vbds && i < json_array_get_length(vbds); i++) {
+		StoreObj *b = store_get_typed(call->api->store, "VBD",
+			json_array_get_string_element(vbds, i));
+		StoreObj *vdi = b ? store_get_typed(call->api->store, "VDI",
+			json_object_get_string_member(b->rec, "VDI")) : NULL;
+		if (vdi != NULL)
+			sr_link(call->api, vdi, "VBDs", b->ref, FALSE);
+		if (b != NULL)
+			store_remove(call->api->store, b, NULL);
+	}
 	if (!store_remove(call->api->store, vm, &e))
 		return call_fail(call, e);
 	event_notify(call->api);
@@ -282,6 +301,11 @@ vm_clone(Call *call)
 
 	if (name == NULL || !vm_check_power(vm, "Halted", &e))
 		return call_fail(call, e);
+	JsonArray *vbds = json_object_get_array_member(vm->rec, "VBDs");
+	if (vbds && json_array_get_length(vbds) > 0)
+		return call_fail(call, xerr_new("OPERATION_NOT_ALLOWED",
+			"VM.clone of a VM with VBDs: clone its VDIs "
+			"(VDI.clone) and make VBDs for the new VM", NULL));
 	JsonObject *rec = store_obj_dup(vm);
 	json_object_remove_member(rec, "uuid");
 	json_object_set_string_member(rec, "name_label", name);
@@ -292,7 +316,29 @@ vm_clone(Call *call)
 	call_return_string(call, o->ref);
 }
 
+/* set_PV_kernel, set_PV_ramdisk: a name in the boot SR only. */
+static void
+vm_set_boot_file(Call *call)
+{
+	GError *e = NULL;
+	StoreObj *vm = call_arg_obj(call, 1, "VM", &e);
+	const char *v = vm ? call_arg_string(call, 2, &e) : NULL;
+	const char *field = strcmp(call->method->name, "set_PV_kernel") == 0
+		? "PV_kernel" : "PV_ramdisk";
+
+	if (v == NULL || !vm_storage_boot_name_ok(field, v, &e) ||
+	    !vm_set(call->api, vm, &e, field,
+		    json_node_init_string(json_node_alloc(), v), NULL))
+		return call_fail(call, e);
+	event_notify(call->api);
+	call_return(call, NULL);
+}
+
 static const Method vm_methods[] = {
+	{ .name = "set_PV_kernel", .fn = vm_set_boot_file, .nargs = 3,
+	  .role = ROLE_VM_ADMIN },
+	{ .name = "set_PV_ramdisk", .fn = vm_set_boot_file, .nargs = 3,
+	  .role = ROLE_VM_ADMIN },
 	{ .name = "create", .fn = vm_create, .nargs = 2,
 	  .role = ROLE_VM_POWER_ADMIN, .async = TRUE },
 	{ .name = "destroy", .fn = vm_destroy, .nargs = 2,

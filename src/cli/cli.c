@@ -349,3 +349,39 @@ cli_vm_call(Cli *cli, const char *vm, const char *method, int nbool, ...)
   va_end(ap);
   return cli_call_async(cli, method, params);
 }
+
+char *
+cli_sr_ref(Cli *cli, const char *who, int *rc)
+{
+  g_autoptr(GError) error = NULL;
+  char *ref = tern_resolve(cli->conn, "SR", who, &error);
+  if (ref || !g_error_matches(error, TERN_ERROR, TERN_ERROR_NOT_FOUND) ||
+      !(g_str_equal(who, "default") || g_str_equal(who, "boot"))) {
+    if (!ref)
+      *rc = cli_fail(error);
+    return ref;
+  }
+  g_clear_error(&error);
+  if (g_str_equal(who, "default")) {
+    g_autoptr(JsonObject) pools = tern_get_all_records(cli->conn, "pool", &error);
+    g_autoptr(GList) vals = pools ? json_object_get_values(pools) : NULL;
+    const char *sr = vals ? tern_record_get_string(json_node_get_object(vals->data),
+                                                   "default_SR") : NULL;
+    if (sr)
+      return g_strdup(sr);
+  } else {
+    g_autoptr(JsonObject) srs = tern_sr_get_all_records(cli->conn, &error);
+    g_autoptr(GList) keys = srs ? json_object_get_members(srs) : NULL;
+    for (GList *l = keys; l; l = l->next)
+      if (g_strcmp0(tern_record_get_string(json_object_get_object_member(srs, l->data),
+                                           "content_type"), "kernel") == 0)
+        return g_strdup(l->data);
+  }
+  if (error)
+    *rc = cli_fail(error);
+  else {
+    fprintf(stderr, "tern: no %s SR\n", who);
+    *rc = CLI_EXIT_SERVER;
+  }
+  return NULL;
+}

@@ -127,3 +127,13 @@ int vm_pause_run(Cli *cli, int argc, char **argv);
 int vm_unpause_run(Cli *cli, int argc, char **argv);
 int vm_console_run(Cli *cli, int argc, char **argv);
 int vm_migrate_run(Cli *cli, int argc, char **argv);
+int sr_list_run(Cli *cli, int argc, char **argv);
+int vdi_list_run(Cli *cli, int argc, char **argv);
+int vdi_create_run(Cli *cli, int argc, char **argv);
+int vdi_import_run(Cli *cli, int argc, char **argv);
+int vbd_create_run(Cli *cli, int argc, char **argv);
+
+/* The SR WHO names: a ref, uuid or name_label, or "default" (the pool's
+ * default_SR) or "boot" (the boot SR, content_type kernel).  NULL with
+ * *RC set when there is none. */
+char *cli_sr_ref(Cli *cli, const char *who, int *rc);

@@ -44,6 +44,16 @@ const CliCommand cli_commands[] = {
     .summary = "Print the VM's serial console (--follow to keep reading)", .usage = "VM" },
   { .name = "vm-migrate", .run = vm_migrate_run,
     .summary = "Migrate a VM to another host", .usage = "VM --to URI" },
+  { .name = "sr-list", .run = sr_list_run,
+    .summary = "List storage repositories with their sizes", .usage = "" },
+  { .name = "vdi-list", .run = vdi_list_run,
+    .summary = "List virtual disks (--sr SR for one SR's)", .usage = "" },
+  { .name = "vdi-create", .run = vdi_create_run,
+    .summary = "Create a virtual disk and print its uuid", .usage = "--name NAME --size MiB" },
+  { .name = "vdi-import", .run = vdi_import_run,
+    .summary = "Upload a file's bytes into a VDI (PUT /import_raw_vdi)", .usage = "VDI FILE" },
+  { .name = "vbd-create", .run = vbd_create_run,
+    .summary = "Attach a VDI to a VM and print the VBD's uuid", .usage = "VM VDI" },
 };
 const gsize cli_n_commands = G_N_ELEMENTS(cli_commands);
 

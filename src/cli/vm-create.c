@@ -1,9 +1,12 @@
 /*
  * vm-create: VM.create with the fields given on the command line (the
  * server fills in the rest), then prints the new VM's uuid.  Memory is
- * given in MiB and sent in bytes, as XAPI's memory fields are.
+ * given in MiB and sent in bytes, as XAPI's memory fields are.  The
+ * kernel and initrd are files of the host's boot SR, named by file name
+ * (`tern vdi-import` uploads one); a path is refused here already.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -17,8 +20,8 @@ vm_create_run(Cli *cli, int argc, char **argv)
     { "description", 0, 0, G_OPTION_ARG_STRING, &description, "name_description", "D" },
     { "memory", 0, 0, G_OPTION_ARG_INT, &memory_mib, "Memory in MiB", "MiB" },
     { "vcpus", 0, 0, G_OPTION_ARG_INT, &vcpus, "Number of vCPUs", "N" },
-    { "kernel", 0, 0, G_OPTION_ARG_FILENAME, &kernel, "Kernel for direct boot (PV_kernel)", "PATH" },
-    { "initrd", 0, 0, G_OPTION_ARG_FILENAME, &initrd, "Initial ramdisk (PV_ramdisk)", "PATH" },
+    { "kernel", 0, 0, G_OPTION_ARG_STRING, &kernel, "Kernel for direct boot: a file of the boot SR (PV_kernel)", "NAME" },
+    { "initrd", 0, 0, G_OPTION_ARG_STRING, &initrd, "Initial ramdisk: a file of the boot SR (PV_ramdisk)", "NAME" },
     { "args", 0, 0, G_OPTION_ARG_STRING, &args, "Kernel command line (PV_args)", "STR" },
     { NULL },
   };
@@ -27,6 +30,9 @@ vm_create_run(Cli *cli, int argc, char **argv)
     return rc;
   if (!name || !*name)
     return cli_usage_error(cli, "--name is required");
+  if ((kernel && strchr(kernel, '/')) || (initrd && strchr(initrd, '/')))
+    return cli_usage_error(cli, "--kernel and --initrd name files of the host's boot SR "
+                           "(e.g. vmlinuz), not paths; upload one with tern vdi-import");
   if (memory_mib < 0 || vcpus < 0)
     return cli_usage_error(cli, "--memory and --vcpus must be positive");
 

@@ -137,6 +137,7 @@ config_load(Config *cfg, const Config *flags, GError **error)
 	config_int(&cfg->task_keep_s, kf, "daemon", "task_keep_s");
 	config_int(&cfg->task_keep_max, kf, "daemon", "task_keep_max");
 	config_int(&cfg->memory_reserve_mib, kf, "host", "memory_reserve_mib");
+	config_str(&cfg->boot_dir, kf, "storage", "boot_dir");
 
 	config_flag(&cfg->state_dir, flags->state_dir);
 	config_flag(&cfg->run_dir, flags->run_dir);
@@ -155,6 +156,10 @@ config_load(Config *cfg, const Config *flags, GError **error)
 		cfg->session_idle_s = flags->session_idle_s;
 	if (flags->memory_reserve_mib >= 0 && flags->memory_reserve_mib != 0)
 		cfg->memory_reserve_mib = flags->memory_reserve_mib;
+	if (cfg->boot_dir == NULL || !*cfg->boot_dir) {
+		g_free(cfg->boot_dir);
+		cfg->boot_dir = g_build_filename(cfg->state_dir, "boot", NULL);
+	}
 	if (cfg->socket_path == NULL)
 		cfg->socket_path = g_build_filename(cfg->run_dir,
 						    "ternd.sock", NULL);
@@ -195,6 +200,7 @@ config_clear(Config *cfg)
 	g_free(cfg->qemu_binary);
 	g_free(cfg->advertise);
 	g_free(cfg->qemu_user);
+	g_free(cfg->boot_dir);
 	memset(cfg, 0, sizeof *cfg);
 }
 

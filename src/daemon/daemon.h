@@ -44,6 +44,7 @@ typedef struct {
 	int event_ring_kib;       /* bytes of event snapshots kept */
 	int task_keep_s;          /* finished tasks go after this */
 	int task_keep_max;        /* and beyond this many */
+	char *boot_dir;           /* [storage] boot_dir: the boot SR */
 } Config;
 
 /* Fills CFG from defaults, then the file (cfg->config_file, if any), then

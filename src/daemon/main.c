@@ -178,6 +178,7 @@ main_serve(Config *cfg)
 				   << 10,
 		.task_keep_s = (guint)MAX(cfg->task_keep_s, 0),
 		.task_keep_max = (guint)MAX(cfg->task_keep_max, 0),
+		.boot_dir = cfg->boot_dir,
 	};
 	HttpConfig hc = {
 		.unix_path = cfg->socket_path,

@@ -424,3 +424,55 @@ tern_has_method(TernConn *c, const char *method)
   }
   return g_hash_table_contains(c->methods, method);
 }
+
+gboolean
+tern_vdi_import(TernConn *c, const char *vdi, const char *path, GError **error)
+{
+  if (!c->session) {
+    g_set_error(error, TERN_ERROR, TERN_ERROR_INVALID, "import_raw_vdi: not logged in");
+    return FALSE;
+  }
+  g_autoptr(GFile) file = g_file_new_for_path(path);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GFileInfo) info = g_file_query_info(file, G_FILE_ATTRIBUTE_STANDARD_SIZE ","
+                                                G_FILE_ATTRIBUTE_STANDARD_TYPE,
+                                                G_FILE_QUERY_INFO_NONE, NULL, &local);
+  g_autoptr(GFileInputStream) in = info ? g_file_read(file, NULL, &local) : NULL;
+  if (!in) {
+    g_set_error(error, TERN_ERROR, TERN_ERROR_INVALID, "%s: %s", path, local->message);
+    return FALSE;
+  }
+  if (g_file_info_get_file_type(info) != G_FILE_TYPE_REGULAR) {
+    g_set_error(error, TERN_ERROR, TERN_ERROR_INVALID, "%s: not a regular file", path);
+    return FALSE;
+  }
+  /* The endpoint's /jsonrpc becomes /import_raw_vdi with the query. */
+  g_autoptr(GUri) base = g_uri_parse(c->endpoint, G_URI_FLAGS_NONE, NULL);
+  g_autofree char *sess = g_uri_escape_string(c->session, NULL, FALSE);
+  g_autofree char *v = g_uri_escape_string(vdi, NULL, FALSE);
+  g_autofree char *query = g_strdup_printf("session_id=%s&vdi=%s", sess, v);
+  g_autofree char *url = g_uri_join(G_URI_FLAGS_ENCODED_QUERY, g_uri_get_scheme(base), NULL,
+                                    g_uri_get_host(base), g_uri_get_port(base),
+                                    "/import_raw_vdi", query, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new(SOUP_METHOD_PUT, url);
+  if (!msg) {
+    g_set_error(error, TERN_ERROR, TERN_ERROR_INVALID, "invalid URL %s", url);
+    return FALSE;
+  }
+  g_signal_connect(msg, "accept-certificate", G_CALLBACK(conn_accept_certificate), c);
+  soup_message_set_request_body(msg, "application/octet-stream", G_INPUT_STREAM(in),
+                                g_file_info_get_size(info));
+  g_autoptr(GBytes) reply = soup_session_send_and_read(c->soup, msg, NULL, &local);
+  if (!reply) {
+    g_set_error(error, TERN_ERROR, TERN_ERROR_TRANSPORT, "%s: %s", c->uri, local->message);
+    return FALSE;
+  }
+  guint status = soup_message_get_status(msg);
+  if (!SOUP_STATUS_IS_SUCCESSFUL(status)) {
+    g_set_error(error, TERN_ERROR, TERN_ERROR_TRANSPORT, "import_raw_vdi: HTTP %u %s%s", status,
+                soup_message_get_reason_phrase(msg),
+                status == 413 ? " (the file is larger than the VDI)" : "");
+    return FALSE;
+  }
+  return TRUE;
+}

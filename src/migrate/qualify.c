@@ -81,13 +81,26 @@ qualify_file_head(const char *path, gint64 *size, char **sha256,
 	return TRUE;
 }
 
-/* The files QEMU needs to start the VM of record REC, in the order of
- * its command line: a new array of QualifyFile (paths owned).  The source lists these in its facts and the destination checks
- * these, from the record it will start, never paths a peer lists apart. */
+/* The boot files QEMU needs to start the VM of record REC, in the order
+ * of its command line: a new array of QualifyFile (names owned).  Each is
+ * a name in the boot SR (PV_kernel/PV_ramdisk), resolved to a path on
+ * each side by vm_storage_boot_path.  The source lists these in its facts
+ * and the destination checks these, from the record it will start, never
+ * names a peer lists apart.  Disks are VBDs (qualify_check_storage). */
 typedef struct {
-	char *path;
-	const char *field;   /* "PV_kernel", "PV_ramdisk" or "disk" */
+	char *path;          /* the boot-SR name, as the record has it */
+	const char *field;   /* "PV_kernel" or "PV_ramdisk" */
 } QualifyFile;
+
+/* qualify_file_head of the boot file NAME as this host resolves it. */
+static gboolean
+qualify_boot_head(Api *api, const char *name, gint64 *size, char **sha256,
+		  const char **why)
+{
+	g_autofree char *path = vm_storage_boot_path(api, name, why);
+
+	return path != NULL && qualify_file_head(path, size, sha256, why);
+}
 
 static void
 qualify_file_clear(gpointer p)
@@ -111,21 +124,11 @@ qualify_record_files(JsonObject *rec)
 			g_array_append_val(a, f);
 		}
 	}
-	const char *disks = qualify_map_get(rec, "other_config", "disks");
-	for (const char *p = disks; p && *p;) {
-		const char *comma = strchr(p, ',');
-		gsize len = comma ? (gsize)(comma - p) : strlen(p);
-		if (len > 0) {
-			QualifyFile f = { g_strndup(p, len), "disk" };
-			g_array_append_val(a, f);
-		}
-		p = comma ? comma + 1 : NULL;
-	}
 	return a;
 }
 
 static void
-qualify_facts_add_file(JsonObject *files, const char *path,
+qualify_facts_add_file(Api *api, JsonObject *files, const char *path,
 		       const char *field)
 {
 	JsonObject *f = json_object_new();
@@ -135,7 +138,7 @@ qualify_facts_add_file(JsonObject *files, const char *path,
 	const char *why = NULL;
 
 	json_object_set_string_member(f, "field", field);
-	if (qualify_file_head(path, &size, &hash, &why)) {
+	if (qualify_boot_head(api, path, &size, &hash, &why)) {
 		json_object_set_boolean_member(f, "exists", TRUE);
 		json_object_set_int_member(f, "size", size);
 		json_object_set_string_member(f, "sha256_head", hash);
@@ -203,9 +206,21 @@ qualify_src_facts(Api *api, StoreObj *vm, gboolean live)
 	g_autoptr(GArray) needed = qualify_record_files(r);
 	for (guint i = 0; i < needed->len; i++) {
 		QualifyFile *nf = &g_array_index(needed, QualifyFile, i);
-		qualify_facts_add_file(files, nf->path, nf->field);
+		qualify_facts_add_file(api, files, nf->path, nf->field);
 	}
 	json_object_set_object_member(f, "files", files);
+	/* The VDIs of the VM's VBDs, by uuid (qualify_check_storage). */
+	JsonArray *vdis = json_array_new();
+	JsonArray *vbds = json_object_get_array_member(r, "VBDs");
+	for (guint i = 0; vbds && i < json_array_get_length(vbds); i++) {
+		StoreObj *b = store_get_typed(api->store, "VBD",
+			json_array_get_string_element(vbds, i));
+		StoreObj *v = b ? store_get_typed(api->store, "VDI",
+			qualify_str(b->rec, "VDI")) : NULL;
+		if (v != NULL)
+			json_array_add_string_element(vdis, v->uuid);
+	}
+	json_object_set_array_member(f, "vdis", vdis);
 
 	qualify_int(r, "memory_static_max", &memory);
 	json_object_set_int_member(f, "memory", memory);
@@ -585,20 +600,19 @@ qualify_check_one_file(Qualify *q, const char *path, const char *field,
 	if (!qualify_bool(src, "exists", &exists))
 		exists = FALSE;
 	qualify_int(src, "size", &src_size);
-	if (!qualify_file_head(path, &size, &hash, &why)) {
+	if (!qualify_boot_head(q->api, path, &size, &hash, &why)) {
 		if (!live && !exists)
 			return;
-		const char *what = valid_path_problem(path) ? "a path tern "
-			"accepts (absolute, no \"..\", no comma)"
-			: "a regular file";
+		const char *what = "a regular file of its boot SR ([storage] "
+			"boot_dir)";
 		qualify_block(q, "VM_FILE_MISSING", "files", OBJS(path, role),
 			S("the VM %s's %s %s %s on host %s%s", q->vm_name, role,
 			  path, why, q->host_name,
 			  exists ? "" : " (the source lacks it too, but QEMU "
 			  "cannot start here without it)"),
-			exists ? S("copy %s from host %s to host %s at the same "
-				   "path (%s), or keep it on storage both "
-				   "hosts share", path, q->src_name,
+			exists ? S("copy %s from host %s to host %s, as %s "
+				   "(SR.scan finds it), or upload it with PUT "
+				   "/import_raw_vdi", path, q->src_name,
 				   q->host_name, what)
 			       : S("put %s on host %s as %s, or change the "
 				   "VM's %s to a file that is", path,
@@ -617,8 +631,8 @@ qualify_check_one_file(Qualify *q, const char *path, const char *field,
 		S("the VM %s's %s %s on host %s differs from the one on host "
 		  "%s (%s)", q->vm_name, role, path, q->host_name, q->src_name,
 		  how),
-		S("copy %s from host %s to host %s", path, q->src_name,
-		  q->host_name));
+		S("copy %s from host %s into the boot SR of host %s", path,
+		  q->src_name, q->host_name));
 }
 
 /* The files of the record the destination will start, not the paths the
@@ -641,7 +655,7 @@ qualify_check_files(Qualify *q)
 	if (needed->len > QUALIFY_MAX_FILES) {
 		g_autofree char *n = g_strdup_printf("%u", needed->len);
 		qualify_block(q, "INVALID_VALUE", "files",
-			OBJS("other_config:disks", n),
+			OBJS("PV_kernel", n),
 			S("the VM %s names %u files; tern starts a VM with at "
 			  "most %d", q->vm_name, needed->len,
 			  QUALIFY_MAX_FILES),
@@ -652,6 +666,43 @@ qualify_check_files(Qualify *q)
 		QualifyFile *f = &g_array_index(needed, QualifyFile, i);
 		qualify_check_one_file(q, f->path, f->field,
 				       qualify_obj(files, f->path), live);
+	}
+}
+
+/* Disks: a VM with VBDs does not move yet (shared SRs and disk mirrors
+ * come later, docs/storage.md); each of its VDIs is VDI_NOT_IN_MAP. */
+static void
+qualify_check_storage(Qualify *q)
+{
+	JsonObject *rec = qualify_obj(q->facts, "record");
+	JsonNode *vn = qualify_member(q->facts, "vdis");
+	JsonArray *vbds = rec ? json_object_get_array_member(rec, "VBDs")
+			      : NULL;
+	guint n = vbds ? json_array_get_length(vbds) : 0;
+
+	if (vn != NULL && JSON_NODE_HOLDS_ARRAY(vn)) {
+		JsonArray *vdis = json_node_get_array(vn);
+		for (guint i = 0; i < json_array_get_length(vdis); i++) {
+			JsonNode *e = json_array_get_element(vdis, i);
+			const char *uuid = JSON_NODE_HOLDS_VALUE(e) &&
+				json_node_get_value_type(e) == G_TYPE_STRING
+				? json_node_get_string(e) : "";
+			qualify_block(q, "VDI_NOT_IN_MAP", "storage",
+				OBJS(uuid),
+				S("the VM %s has the disk (VDI) %s, and tern "
+				  "does not move disks yet", q->vm_name, uuid),
+				S("detach the VM's disks (VBD.destroy) or "
+				  "shut it down and copy them"));
+		}
+		if (json_array_get_length(vdis) > 0)
+			return;
+	}
+	if (n > 0) {
+		g_autofree char *count = g_strdup_printf("%u", n);
+		qualify_block(q, "VDI_NOT_IN_MAP", "storage", OBJS(count),
+			S("the VM %s has %u VBDs, and tern does not move disks "
+			  "yet", q->vm_name, n),
+			S("detach the VM's disks (VBD.destroy)"));
 	}
 }
 
@@ -859,6 +910,7 @@ static const struct {
 	{ "cpu", qualify_check_cpu },
 	{ "memory", qualify_check_memory },
 	{ "files", qualify_check_files },
+	{ "storage", qualify_check_storage },
 	{ "options", qualify_check_options },
 };
 

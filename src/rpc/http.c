@@ -10,6 +10,12 @@
  * refused too (411), so no body grows past the cap.  The TCP port's
  * connections are counted and given deadlines by guard.c.  A reply for a
  * client that went away is dropped.
+ *
+ * One more path: XAPI's `PUT /import_raw_vdi?session_id=..&vdi=..`, the
+ * upload of a VDI's bytes (boot files into the boot SR).  Its session,
+ * VDI and Content-Length (at most the VDI's virtual_size) are checked from
+ * the headers; the body is not accumulated but written to the file chunk
+ * by chunk as it arrives (api/vdi.c, vdi_import_*).
  */
 #include "rpc/http.h"
 
@@ -148,6 +154,110 @@ http_origin(SoupServerMessage *msg, CallOrigin *origin)
 	}
 }
 
+/* ---- PUT /import_raw_vdi ------------------------------------------- */
+
+#define HTTP_IMPORT_PATH "/import_raw_vdi"
+#define HTTP_IMPORT_KEY "tern-import"
+
+typedef struct {
+	Http *http;
+	VdiImport *imp;
+	GError *error;            /* the first write that failed */
+	SoupServerMessage *msg;
+	gboolean gone;
+} HttpImport;
+
+static void
+http_import_free(HttpImport *hi)
+{
+	vdi_import_free(hi->imp);
+	g_clear_error(&hi->error);
+	g_free(hi);
+}
+
+static void
+http_import_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
+{
+	HttpImport *hi = data;
+	gsize len;
+	const void *buf = g_bytes_get_data(chunk, &len);
+
+	if (hi->error == NULL && hi->imp != NULL)
+		vdi_import_write(hi->imp, buf, len, &hi->error);
+}
+
+static void
+http_import_early(Http *http, SoupServerMessage *msg, GHashTable *query,
+		  goffset clen, SoupEncoding enc)
+{
+	GError *e = NULL;
+	guint status = 0;
+
+	if (strcmp(soup_server_message_get_method(msg), "PUT") != 0)
+		return guard_refuse(msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
+				    "Method Not Allowed");
+	if (enc != SOUP_ENCODING_CONTENT_LENGTH || clen < 0)
+		return guard_refuse(msg, SOUP_STATUS_LENGTH_REQUIRED,
+				    "Length Required");
+	VdiImport *imp = http->api == NULL ? NULL : vdi_import_open(http->api,
+		query ? g_hash_table_lookup(query, "session_id") : NULL,
+		query ? g_hash_table_lookup(query, "vdi") : NULL, clen,
+		&status, &e);
+	if (imp == NULL) {
+		g_info("http: import_raw_vdi refused: %s",
+		       e ? e->message : "not ready");
+		g_clear_error(&e);
+		return guard_refuse(msg, status ? status : 503,
+				    status == 413 ? "Payload Too Large"
+				    : status == 404 ? "Not Found"
+				    : status == 409 ? "Conflict"
+				    : status == 403 ? "Forbidden" : "Error");
+	}
+	HttpImport *hi = g_new0(HttpImport, 1);
+	hi->http = http;
+	hi->imp = imp;
+	hi->msg = msg;
+	soup_message_body_set_accumulate(
+		soup_server_message_get_request_body(msg), FALSE);
+	g_signal_connect(msg, "got-chunk", G_CALLBACK(http_import_chunk), hi);
+	g_object_set_data_full(G_OBJECT(msg), HTTP_IMPORT_KEY, hi,
+			       (GDestroyNotify)http_import_free);
+}
+
+static void
+http_import_done(const GError *error, gpointer data)
+{
+	SoupServerMessage *msg = data;
+
+	if (error != NULL)
+		g_info("http: import_raw_vdi failed: %s", error->message);
+	soup_server_message_set_status(msg, error ? 500 : SOUP_STATUS_OK,
+				       NULL);
+	soup_server_message_unpause(msg);
+	g_object_unref(msg);
+}
+
+static void
+http_import_handle(Http *http, SoupServerMessage *msg)
+{
+	HttpImport *hi = g_object_get_data(G_OBJECT(msg), HTTP_IMPORT_KEY);
+
+	if (hi == NULL || hi->imp == NULL) {
+		soup_server_message_set_status(msg, 500, NULL);
+		return;
+	}
+	if (hi->error != NULL) {
+		g_info("http: import_raw_vdi failed: %s", hi->error->message);
+		soup_server_message_set_status(msg, xerr_is(hi->error,
+			"VDI_TOO_SMALL") ? 413 : 500, NULL);
+		return;
+	}
+	VdiImport *imp = g_steal_pointer(&hi->imp);
+	soup_server_message_pause(msg);
+	vdi_import_finish(http->api, imp, http_import_done,
+			  g_object_ref(msg));
+}
+
 static void
 http_handle(SoupServer *server, SoupServerMessage *msg, const char *path,
 	    GHashTable *query, gpointer data)
@@ -155,6 +265,10 @@ http_handle(SoupServer *server, SoupServerMessage *msg, const char *path,
 	Http *http = data;
 	RpcEncoding enc;
 
+	if (strcmp(path, HTTP_IMPORT_PATH) == 0) {
+		http_import_handle(http, msg);
+		return;
+	}
 	if (strcmp(path, "/") == 0)
 		enc = RPC_XML;
 	else if (strcmp(path, "/jsonrpc") == 0)
@@ -237,7 +351,10 @@ http_early(SoupServer *server, SoupServerMessage *msg, const char *path,
 
 	guard_got_headers(msg);
 	soup_message_headers_foreach(h, http_count_header, &nheaders);
-	if (strcmp(path, "/") != 0 && strcmp(path, "/jsonrpc") != 0)
+	if (strcmp(path, HTTP_IMPORT_PATH) == 0 &&
+	    !(http->max_headers && nheaders > http->max_headers))
+		http_import_early(http, msg, query, clen, enc);
+	else if (strcmp(path, "/") != 0 && strcmp(path, "/jsonrpc") != 0)
 		guard_refuse(msg, SOUP_STATUS_NOT_FOUND, "Not Found");
 	else if (strcmp(soup_server_message_get_method(msg), "POST") != 0)
 		guard_refuse(msg, SOUP_STATUS_METHOD_NOT_ALLOWED,

@@ -329,8 +329,19 @@ class Ternd:
     def user_add(self, name, password, role):
         self.admin("user", "add", name, "--role", role, input=password + "\n")
 
+    @property
+    def boot_dir(self):
+        """The boot SR's directory ([storage] boot_dir's default)."""
+        return self.state_dir / "boot"
+
+    def prepare_boot(self):
+        """Puts the test guest's vmlinuz and initrd.img into the boot SR
+        (hard links to the build's files) before ternd starts."""
+        link_boot_files(self.boot_dir)
+
     def start(self, timeout=10):
         assert self.proc is None or self.proc.poll() is not None
+        self.prepare_boot()
         self.log = open(self.log_path, "ab")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         # TERND_WRAP: a profiler to run ternd under (e.g. "heaptrack -o
@@ -516,14 +527,48 @@ def api(ternd):
     return ternd.xapi()
 
 
+_guest_paths = None
+
+
+def guest_files():
+    """The test guest's kernel and initrd paths, built once (and cached by
+    tools/guest/build.sh across runs)."""
+    global _guest_paths
+    if _guest_paths is None:
+        out = subprocess.run([str(GUEST_BUILD)], check=True,
+                             capture_output=True, text=True,
+                             timeout=900).stdout
+        paths = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
+        _guest_paths = (paths["TERN_GUEST_KERNEL"],
+                        paths["TERN_GUEST_INITRD"])
+        assert all(os.path.isfile(p) for p in _guest_paths)
+    return _guest_paths
+
+
+# The names guests boot from: files of each ternd's boot SR
+# (docs/storage.md), never host paths.
+BOOT_KERNEL = "vmlinuz"
+BOOT_INITRD = "initrd.img"
+
+
+def link_boot_files(boot_dir):
+    """Makes BOOT_KERNEL and BOOT_INITRD regular files of BOOT_DIR: hard
+    links to the guest build (copies across filesystems)."""
+    boot_dir = Path(boot_dir)
+    boot_dir.mkdir(parents=True, exist_ok=True)
+    for name, src in zip((BOOT_KERNEL, BOOT_INITRD), guest_files()):
+        dst = boot_dir / name
+        if dst.exists():
+            continue
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+
+
 @pytest.fixture(scope="session")
 def guest():
-    out = subprocess.run([str(GUEST_BUILD)], check=True, capture_output=True,
-                         text=True, timeout=900).stdout
-    paths = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
-    kernel, initrd = paths["TERN_GUEST_KERNEL"], paths["TERN_GUEST_INITRD"]
-    assert os.path.isfile(kernel) and os.path.isfile(initrd)
-    return kernel, initrd
+    return guest_files()
 
 
 def guest_vm_record(guest, name="guest", memory_mib=128, args=PV_ARGS,
@@ -535,7 +580,7 @@ def guest_vm_record(guest, name="guest", memory_mib=128, args=PV_ARGS,
         "memory_dynamic_max": str(memory_mib * MIB),
         "VCPUs_max": str(vcpus),
         "VCPUs_at_startup": str(vcpus),
-        "PV_kernel": kernel,
-        "PV_ramdisk": initrd,
+        "PV_kernel": BOOT_KERNEL,
+        "PV_ramdisk": BOOT_INITRD,
         "PV_args": args,
     }

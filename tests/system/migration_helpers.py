@@ -123,6 +123,7 @@ class HidingTernd(Ternd):
         if not self.hide:
             return super().start(timeout)
         assert self.proc is None or self.proc.poll() is not None
+        self.prepare_boot()
         self.log = open(self.log_path, "ab")
         mounts = " && ".join(f'mount -t tmpfs tmpfs "${{{i + 1}}}"'
                              for i in range(len(self.hide)))

@@ -9,8 +9,8 @@ Builds on conftest.py and migration_helpers.py (which stay untouched):
   destination;
 - the three ways one machine simulates a destination that cannot take a
   VM: a smaller CPU (`other_config:cpu_model_max`), less memory
-  (`other_config:memory_total`), a kernel file B does not see
-  (`HiddenFile`, with migration_helpers.HidingTernd);
+  (`other_config:memory_total`), a kernel B's boot SR lacks
+  (`BootFile`);
 - `xapi_error`, `by_check`, `assert_blocker_complete`: small readers.
 """
 
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MIB, TERND, Ternd, Xapi, XapiFailure, wait_for
+from conftest import (BOOT_KERNEL, MIB, TERND, Ternd, Xapi, XapiFailure,
+                      link_boot_files, wait_for)
 
 # A CPU model that boots the test guest under TCG here and has features
 # qemu64 lacks (popcnt, sse4.1, sse4.2, ssse3).
@@ -133,35 +134,26 @@ def unlimit_memory(host):
                   "memory_total")
 
 
-class HiddenFile:
-    """A copy of SRC in a directory DIR of its own, which host B's ternd
-    (migration_helpers.HidingTernd, hide=(DIR,)) sees through an empty
-    tmpfs of its mount namespace.  A always has the file; B has it only
-    after put_on_b() (a copy written through /proc/PID/root, i.e. into B's
-    tmpfs) and lacks it again after remove_from_b()."""
+class BootFile:
+    """The guest's kernel as a file of host B's boot SR ([storage]
+    boot_dir, docs/storage.md): VMs name it by PATH, a boot-SR name.  A
+    always has its own; B has it after put_on_b() (linked in again) and
+    lacks it after remove_from_b()."""
 
-    def __init__(self, src, name):
-        self.dir = Path(tempfile.mkdtemp(prefix="tk", dir="/tmp"))
-        self.src = src
-        self.path = self.dir / name
-        shutil.copy(src, self.path)
+    def __init__(self, name=BOOT_KERNEL):
+        self.path = name
         self.ternd_b = None
 
-    def on_b(self):
-        assert self.ternd_b is not None and self.ternd_b.alive()
-        return Path(f"/proc/{self.ternd_b.proc.pid}/root") / \
-            self.path.relative_to("/")
-
     def put_on_b(self):
-        shutil.copy(self.src, self.on_b())
+        link_boot_files(self.ternd_b.boot_dir)
 
     def remove_from_b(self):
-        p = self.on_b()
+        p = self.ternd_b.boot_dir / self.path
         if p.exists():
             p.unlink()
 
     def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        pass
 
 
 # ---- Readers -------------------------------------------------------------

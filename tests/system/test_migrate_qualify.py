@@ -1,12 +1,12 @@
 """A destination that cannot run the VM refuses it before anything stops.
 
-Both hosts share one filesystem here.  The VM boots from copies of the
-guest's kernel and initrd in a directory of their own, and host B's ternd
-runs in a mount namespace where an empty tmpfs covers that directory: B
-lacks both files that A has.  B's qualification must then refuse the VM
-with a clear error naming both missing files (all failed checks reported
-together), before any memory moves; the VM keeps running on A in the same
-QEMU, and B has no record and no QEMU.
+Each host boots VMs from the files of its own boot SR ([storage] boot_dir,
+docs/storage.md).  Here host B's boot SR lacks the guest's kernel and
+initrd that A's has (they are removed from B's after it starts).  B's
+qualification must then refuse the VM with a clear error naming both
+missing files (all failed checks reported together), before any memory
+moves; the VM keeps running on A in the same QEMU, and B has no record
+and no QEMU.
 
 A second case removes the files on both hosts after QEMU has loaded them:
 the source does not have them either, and the migration must still fail
@@ -14,30 +14,25 @@ without harm.
 """
 
 import os
-import shutil
 
 import pytest
 
-from conftest import XapiFailure
+from conftest import BOOT_INITRD, BOOT_KERNEL, XapiFailure
 from migration_helpers import (assert_no_vm, assert_running, boot_guest,
-                               make_hosts, p2p_dest, short_dir,
-                               start_migration, token, vm_pid, wait_task)
+                               make_hosts, p2p_dest, start_migration, token,
+                               vm_pid, wait_task)
+
+
+def remove_boot_files(host):
+    for name in (BOOT_KERNEL, BOOT_INITRD):
+        os.unlink(host.t.boot_dir / name)
 
 
 @pytest.fixture
-def boot_dir(guest):
-    """Copies of the guest's kernel and initrd in a directory of their
-    own: (dir, kernel, initrd)."""
-    d = short_dir()
-    kernel = shutil.copy(guest[0], d / "vmlinuz")
-    initrd = shutil.copy(guest[1], d / "initrd.img")
-    yield d, str(kernel), str(initrd)
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def hosts_b_lacks_boot_dir(request, boot_dir):
-    yield from make_hosts(request, hide_on_b=(boot_dir[0],))
+def hosts_b_lacks_boot_files(request):
+    for a, b in make_hosts(request):
+        remove_boot_files(b)
+        yield a, b
 
 
 @pytest.fixture
@@ -76,10 +71,10 @@ def still_running_nothing_moved(a, b, vm, uuid, pid, con):
 
 
 @pytest.mark.parametrize("control", ["managed", "p2p"])
-def test_destination_lacks_kernel(hosts_b_lacks_boot_dir, boot_dir, control):
-    a, b = hosts_b_lacks_boot_dir
-    _, kernel, initrd = boot_dir
-    vm, uuid, con = boot_guest(a, (kernel, initrd), lines=2)
+def test_destination_lacks_kernel(hosts_b_lacks_boot_files, guest, control):
+    a, b = hosts_b_lacks_boot_files
+    kernel, initrd = BOOT_KERNEL, BOOT_INITRD
+    vm, uuid, con = boot_guest(a, guest, lines=2)
     pid = vm_pid(a, vm)
 
     if control == "managed":
@@ -111,15 +106,15 @@ def test_destination_lacks_kernel(hosts_b_lacks_boot_dir, boot_dir, control):
     still_running_nothing_moved(a, b, vm, uuid, pid, con)
 
 
-def test_kernel_gone_on_both_hosts(hosts, boot_dir):
+def test_kernel_gone_on_both_hosts(hosts, guest):
     """The kernel vanished after QEMU loaded it, on the source too: the
     migration fails, naming the kernel, and the VM runs on at the source."""
     a, b = hosts
-    _, kernel, initrd = boot_dir
-    vm, uuid, con = boot_guest(a, (kernel, initrd), lines=2)
+    kernel = BOOT_KERNEL
+    vm, uuid, con = boot_guest(a, guest, lines=2)
     pid = vm_pid(a, vm)
-    os.unlink(kernel)
-    os.unlink(initrd)
+    remove_boot_files(a)
+    remove_boot_files(b)
 
     err, phases, rec = migrate_refused(a, vm, token(b, uuid), {})
     print("migrate_send:", err, "phases:", phases)

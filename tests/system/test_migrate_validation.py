@@ -9,8 +9,8 @@ filesystem, and the migration token does what docs/migration.md says
 - A VM uuid such as "../../x" never becomes a run directory: the channel
   refuses it with UUID_INVALID and nothing is created; host.migrate_receive
   refuses such a vm option with INVALID_VALUE.
-- VM.start refuses a kernel that is a symbolic link and a disk that is a
-  FIFO, before QEMU runs.
+- VM.start refuses a kernel that is a symbolic link and a FIFO dropped
+  into the boot SR, before QEMU runs; SR.scan makes no VDI of the FIFO.
 - VM.migrate_check probes with the token without using it up: check then
   send with the same token succeeds, and the token is spent by the send.
 - A token bound with options.vm = the source's ref of the VM admits that
@@ -116,16 +116,18 @@ def test_fifo_in_the_facts_is_a_blocker_not_a_hang(hosts, guest, fifo):
     t0 = time.monotonic()
     verb, body = channel(b, "TERN-MIGRATE/1", fake_migration(b, rec, files))
     assert verb == "QUALIFIED", (verb, body)
-    # The kernel the record names is the FIFO: a blocker, at once.
+    # The kernel the record names is a FIFO in B's boot SR: a blocker, at
+    # once.
+    os.mkfifo(b.t.boot_dir / "fifo-kernel")
     rec = plain_record(guest)
-    rec["PV_kernel"] = fifo
+    rec["PV_kernel"] = "fifo-kernel"
     verb, body = channel(b, "TERN-MIGRATE/1", fake_migration(b, rec, files))
     elapsed = time.monotonic() - t0
     print("FIFO:", verb, body, f"{elapsed:.2f} s")
     assert verb == "REFUSED", (verb, body)
     assert body["error"][0] == "VM_FILE_MISSING", body
     [blk] = body["blockers"]
-    assert blk["check"] == "files" and fifo in blk["objects"], blk
+    assert blk["check"] == "files" and "fifo-kernel" in blk["objects"], blk
     assert "FIFO" in blk["message"], blk
     assert elapsed < 5
     answers(b)
@@ -156,10 +158,11 @@ def test_uuid_that_is_a_path_is_refused(hosts, guest):
 def test_start_refuses_files_that_are_not_regular(hosts, guest, fifo,
                                                   tmp_path):
     a, _ = hosts
-    link = tmp_path / "vmlinuz"
-    link.symlink_to(guest[0])
+    # Dropped into the boot SR by hand: a symbolic link and a FIFO.
+    (a.t.boot_dir / "linked-vmlinuz").symlink_to(guest[0])
+    os.mkfifo(a.t.boot_dir / "fifo-vmlinuz")
     rec = guest_vm_record(guest, name="linked")
-    rec["PV_kernel"] = str(link)
+    rec["PV_kernel"] = "linked-vmlinuz"
     vm = a.api.call("VM.create", rec)
     with pytest.raises(XapiFailure) as e:
         a.api.call("VM.start", vm, False, False)
@@ -167,18 +170,27 @@ def test_start_refuses_files_that_are_not_regular(hosts, guest, fifo,
     assert e.value.code == "BOOTLOADER_FAILED", e.value.desc
     assert "symbolic link" in e.value.params[1], e.value.desc
 
-    rec = guest_vm_record(guest, name="fifo-disk")
-    rec["other_config"] = {"disks": fifo}
+    rec = guest_vm_record(guest, name="fifo-kernel")
+    rec["PV_kernel"] = "fifo-vmlinuz"
     vm = a.api.call("VM.create", rec)
     t0 = time.monotonic()
     with pytest.raises(XapiFailure) as e:
         a.api.call("VM.start", vm, False, False)
     print(e.value.desc)
-    assert e.value.code == "VM_FILE_MISSING", e.value.desc
-    assert e.value.params[:2] == [fifo, "disk"], e.value.desc
-    assert "FIFO" in e.value.params[2], e.value.desc
+    assert e.value.code == "BOOTLOADER_FAILED", e.value.desc
+    assert "fifo-vmlinuz" in e.value.params[1], e.value.desc
+    assert "FIFO" in e.value.params[1], e.value.desc
     assert time.monotonic() - t0 < 5
     assert a.api.call("VM.get_power_state", vm) == "Halted"
+    # A scan of the boot SR opens neither and makes VDIs of neither.
+    boot = [r for r, s in a.api.call("SR.get_all_records").items()
+            if s["content_type"] == "kernel"]
+    assert len(boot) == 1
+    a.api.call("SR.scan", boot[0])
+    names = {a.api.call("VDI.get_location", v)
+             for v in a.api.call("SR.get_VDIs", boot[0])}
+    assert "fifo-vmlinuz" not in names and "vmlinuz" in names, names
+    answers(a)
 
 
 def test_check_then_send_with_one_token(hosts, guest):

@@ -9,10 +9,9 @@ needs, separately and all together:
   qemu64 lacks;
 - memory: B offers 64 MiB free (`other_config:memory_total`) and the VM
   has 128 MiB;
-- its kernel: the VM boots from a copy of the guest's kernel in a
-  directory of its own, which B's ternd, in a mount namespace of its own,
-  sees through an empty tmpfs (both hosts share the filesystem otherwise).
-  A copy written into B's tmpfs gives B the kernel back.  (A file the
+- its kernel: the VM boots from the guest's kernel in A's boot SR, and
+  the file is taken out of B's boot SR (docs/storage.md); linking it in
+  again gives B the kernel back.  (A file the
   source lacks too also blocks a live migration, since B's QEMU starts
   with it: tests/unit/test-migrate-qualify.c, files-missing-everywhere.)
 
@@ -29,7 +28,7 @@ from migration_helpers import (Console, HidingTernd, Host, assert_no_vm,
                                assert_running, memcheck_args, short_dir,
                                start_migration, token, vm_pid, wait_task)
 from policy_helpers import (CPU_MODEL, CPU_MODEL_MISSING, SMALL_CPU,
-                            HiddenFile, assert_blocker_complete,
+                            BootFile, assert_blocker_complete,
                             limit_cpu, limit_memory, unlimit_cpu,
                             unlimit_memory, xapi_error)
 
@@ -52,10 +51,10 @@ def env(guest):
     base = short_dir()
     ts = []
     e = Env()
-    e.kernel = HiddenFile(guest[0], "vmlinuz")
+    e.kernel = BootFile()
     ok = False
     try:
-        for name, hide in (("a", ()), ("b", (e.kernel.dir,))):
+        for name, hide in (("a", ()), ("b", ())):
             t = HidingTernd(base / name, hide)
             ts.append(t)
             t.start()

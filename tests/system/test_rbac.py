@@ -61,7 +61,7 @@ def test_vm_operator_can_start_but_not_create(rt):
     # A VM with a missing kernel: the start is allowed by RBAC and fails
     # further in, which is what shows the role check passed.
     vm = admin.call("VM.create", {"name_label": "opvm",
-                                  "PV_kernel": "/nonexistent/kernel",
+                                  "PV_kernel": "nonexistent-kernel",
                                   "memory_static_max": str(64 << 20)})
     with pytest.raises(XapiFailure) as e:
         op.call("VM.start", vm, False, False)

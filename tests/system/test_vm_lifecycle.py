@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (MIB, XapiFailure, guest_vm_record, pid_alive,
-                      wait_for)
+from conftest import (BOOT_INITRD, BOOT_KERNEL, MIB, XapiFailure,
+                      guest_vm_record, pid_alive, wait_for)
 
 SEQ_RE = re.compile(r"^MEMCHECK seq=(\d+) uptime_ms=(\d+) verified=\d+ "
                     r"errors=(\d+)", re.M)
@@ -126,12 +126,14 @@ def test_boot_pause_reboot_shutdown(api, host, guest):
 
 
 def test_missing_kernel(api, host, guest):
+    # PV_kernel names a file of the boot SR; this one is not there.
     vm = api.call("VM.create", dict(guest_vm_record(guest, name="nokernel"),
-                                    PV_kernel="/nonexistent/vmlinuz"))
+                                    PV_kernel="nonexistent-vmlinuz"))
     before = set(host.vm_pids().values())
     with pytest.raises(XapiFailure) as e:
         api.call("VM.start", vm, False, False)
-    assert "/nonexistent/vmlinuz" in " ".join(e.value.desc)
+    assert e.value.code == "BOOTLOADER_FAILED", e.value.desc
+    assert "nonexistent-vmlinuz" in " ".join(e.value.desc)
     assert api.call("VM.get_power_state", vm) == "Halted"
     uuid = api.call("VM.get_uuid", vm)
     pid = host.vm_pids().get(uuid)
@@ -225,9 +227,8 @@ def test_other_operation_in_progress(api, host, guest):
 
 
 def test_cli_power(api, host, guest):
-    kernel, initrd = guest
     r = host.tern("vm-create", "--name", "clivm", "--memory", "96",
-                  "--kernel", kernel, "--initrd", initrd, "--args",
+                  "--kernel", BOOT_KERNEL, "--initrd", BOOT_INITRD, "--args",
                   guest_vm_record(guest)["PV_args"], check=True)
     uuid = r.stdout.strip()
     vm = api.call("VM.get_by_uuid", uuid)

@@ -27,6 +27,27 @@ typedef struct {
 	char *kernel;    /* a file the VM boots from */
 } Fixture;
 
+/* The boot-SR name of the kernel (PV_kernel). */
+#define KNAME "vmlinuz"
+
+/* Removes DIR and everything under it (the SRs api_new made). */
+static void
+rm_rf(const char *dir)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d)) != NULL) {
+		g_autofree char *p = g_build_filename(dir, name, NULL);
+		if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+			rm_rf(p);
+		else
+			g_unlink(p);
+	}
+	g_rmdir(dir);
+}
+
 static void
 fixture_set_up(Fixture *f, gconstpointer data)
 {
@@ -48,7 +69,8 @@ fixture_set_up(Fixture *f, gconstpointer data)
 	g_assert_no_error(e);
 	g_assert_nonnull(f->api);
 
-	f->kernel = g_build_filename(f->dir, "vmlinuz", NULL);
+	/* The boot SR api_new made ([storage] boot_dir's default). */
+	f->kernel = g_build_filename(f->dir, "boot", KNAME, NULL);
 	g_autofree char *text = g_strnfill(4096, 'k');
 	g_file_set_contents(f->kernel, text, -1, &e);
 	g_assert_no_error(e);
@@ -60,13 +82,7 @@ fixture_tear_down(Fixture *f, gconstpointer data)
 	qualify_caps_forget();
 	api_free(f->api);
 	store_close(f->store);
-	g_autoptr(GDir) d = g_dir_open(f->dir, 0, NULL);
-	const char *name;
-	while (d && (name = g_dir_read_name(d)) != NULL) {
-		g_autofree char *p = g_build_filename(f->dir, name, NULL);
-		g_unlink(p);
-	}
-	g_rmdir(f->dir);
+	rm_rf(f->dir);
 	g_free(f->dir);
 	g_free(f->kernel);
 }
@@ -99,7 +115,7 @@ make_vm(Fixture *f, const char *power, const char *cpu, gint64 memory)
 	host_set_other(f, "memory_total", "8589934592");
 	json_object_set_string_member(rec, "name_label", "vm1");
 	json_object_set_string_member(rec, "power_state", power);
-	json_object_set_string_member(rec, "PV_kernel", f->kernel);
+	json_object_set_string_member(rec, "PV_kernel", KNAME);
 	json_object_set_int_member(rec, "memory_static_max", memory);
 	if (cpu)
 		json_object_set_string_member(
@@ -231,7 +247,7 @@ test_facts(Fixture *f, gconstpointer data)
 	g_assert_true(lm);
 	g_assert_false(alias);
 	JsonObject *k = json_object_get_object_member(
-		json_object_get_object_member(facts, "files"), f->kernel);
+		json_object_get_object_member(facts, "files"), KNAME);
 	g_assert_nonnull(k);
 	g_assert_cmpint(json_object_get_int_member(k, "size"), ==, 4096);
 	g_assert_cmpint(strlen(json_object_get_string_member(k,
@@ -386,7 +402,7 @@ test_files(Fixture *f, gconstpointer data)
 	JsonObject *x = find_check(b, "files");
 	g_assert_cmpstr(json_object_get_string_member(x, "code"), ==,
 			"VM_FILE_DIFFERS");
-	g_assert_true(has_object(x, f->kernel));
+	g_assert_true(has_object(x, KNAME));
 
 	/* Another size. */
 	g_file_set_contents(f->kernel, "short", -1, &e);
@@ -657,7 +673,7 @@ test_error(Fixture *f, gconstpointer data)
 	xerr_split(e4, &code4, &p4);
 	g_assert_cmpstr(code4, ==, "VM_FILE_MISSING");
 	g_assert_cmpstr(p4[0], ==, "OpaqueRef:NULL");
-	g_assert_nonnull(strstr(p4[1], f->kernel));
+	g_assert_nonnull(strstr(p4[1], KNAME));
 
 	/* INVALID_VALUE / VALUE_NOT_SUPPORTED: field, value (, reason). */
 	json_array_remove_element(b, 0);
@@ -679,7 +695,8 @@ test_files_fifo(Fixture *f, gconstpointer data)
 {
 	StoreObj *vm = make_vm(f, "Running", NULL, 256 * MiB);
 	g_autoptr(JsonObject) facts = facts_from_a(f, vm, TRUE);
-	g_autofree char *fifo = g_build_filename(f->dir, "fifo", NULL);
+	g_autofree char *fifo = g_build_filename(f->dir, "boot", "fifo",
+						 NULL);
 	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
 
 	/* Listed in the facts only, as a file the source has. */
@@ -697,7 +714,7 @@ test_files_fifo(Fixture *f, gconstpointer data)
 
 	/* The kernel the record names is the FIFO. */
 	JsonObject *rec = json_object_get_object_member(facts, "record");
-	json_object_set_string_member(rec, "PV_kernel", fifo);
+	json_object_set_string_member(rec, "PV_kernel", "fifo");
 	g_autoptr(JsonArray) b2 = qualify_check(f->api, facts, NULL);
 	alarm(0);
 	dump(b2);
@@ -705,7 +722,7 @@ test_files_fifo(Fixture *f, gconstpointer data)
 	JsonObject *x = find_check(b2, "files");
 	g_assert_cmpstr(json_object_get_string_member(x, "code"), ==,
 			"VM_FILE_MISSING");
-	g_assert_true(has_object(x, fifo));
+	g_assert_true(has_object(x, "fifo"));
 	g_assert_nonnull(strstr(json_object_get_string_member(x, "message"),
 				"FIFO"));
 }
@@ -719,7 +736,7 @@ test_files_missing_everywhere(Fixture *f, gconstpointer data)
 	g_unlink(f->kernel);
 	g_autoptr(JsonObject) facts = facts_from_a(f, vm, TRUE);
 	JsonObject *k = json_object_get_object_member(
-		json_object_get_object_member(facts, "files"), f->kernel);
+		json_object_get_object_member(facts, "files"), KNAME);
 	g_assert_false(json_object_get_boolean_member(k, "exists"));
 
 	g_autoptr(JsonArray) b = qualify_check(f->api, facts, NULL);
@@ -728,14 +745,14 @@ test_files_missing_everywhere(Fixture *f, gconstpointer data)
 	JsonObject *x = find_check(b, "files");
 	g_assert_cmpstr(json_object_get_string_member(x, "code"), ==,
 			"VM_FILE_MISSING");
-	g_assert_true(has_object(x, f->kernel));
+	g_assert_true(has_object(x, KNAME));
 	g_assert_nonnull(strstr(json_object_get_string_member(x, "message"),
 				"lacks it too"));
 
 	/* Dropping it from the facts changes nothing: the record names it. */
 	json_object_remove_member(json_object_get_object_member(facts,
 								"files"),
-				  f->kernel);
+				  KNAME);
 	g_autoptr(JsonArray) b2 = qualify_check(f->api, facts, NULL);
 	g_assert_nonnull(find_check(b2, "files"));
 
