@@ -911,6 +911,7 @@ static const struct {
 	{ "memory", qualify_check_memory },
 	{ "files", qualify_check_files },
 	{ "storage", qualify_check_storage },
+	{ "network", qualify_check_network },
 	{ "options", qualify_check_options },
 };
 

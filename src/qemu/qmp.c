@@ -600,7 +600,8 @@ qmp_member_obj(JsonObject *obj, const char *name)
 }
 
 /* The event's time: QEMU's timestamp, or the arrival time when QEMU sent
- * none or a negative one. */
+ * none, or one out of range (negative, microseconds past a second, or
+ * seconds whose microseconds overflow 64 bits: the QMP fuzzer's find). */
 static gint64
 qmp_event_time(JsonObject *msg)
 {
@@ -608,7 +609,9 @@ qmp_event_time(JsonObject *msg)
 	gint64 sec, usec;
 
 	if (ts != NULL && qmp_member_int(ts, "seconds", &sec) &&
-	    qmp_member_int(ts, "microseconds", &usec) && sec >= 0)
+	    qmp_member_int(ts, "microseconds", &usec) && sec >= 0 &&
+	    sec < G_MAXINT64 / G_USEC_PER_SEC - 1 && usec >= 0 &&
+	    usec < G_USEC_PER_SEC)
 		return sec * G_USEC_PER_SEC + usec;
 	return g_get_real_time();
 }

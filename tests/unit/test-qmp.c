@@ -926,6 +926,26 @@ test_qmp_parse_line(void)
 	    &m), ==, QMP_LINE_INVALID);
 	g_assert_cmpstr(m.error->message, ==, "bad JSON: more than one JSON value");
 	qmp_line_clear(&m);
+
+	/* A timestamp whose microseconds overflow 64 bits (the fuzzer's
+	 * find: signed overflow) or out of range is replaced by the
+	 * arrival time. */
+	static const char *const odd[] = {
+		"{\"timestamp\": {\"seconds\": 17962158215841, "
+		"\"microseconds\": 5}, \"event\": \"STOP\"}",
+		"{\"timestamp\": {\"seconds\": 2, \"microseconds\": "
+		"-1}, \"event\": \"STOP\"}",
+		"{\"timestamp\": {\"seconds\": 2, \"microseconds\": "
+		"1000000}, \"event\": \"STOP\"}",
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(odd); i++) {
+		gint64 before = g_get_real_time();
+		g_assert_cmpint(qmp_parse_line(parser, odd[i], strlen(odd[i]),
+		    FALSE, &m), ==, QMP_LINE_EVENT);
+		g_assert_cmpint(m.timestamp_us, >=, before);
+		g_assert_cmpint(m.timestamp_us, <=, g_get_real_time());
+		qmp_line_clear(&m);
+	}
 }
 
 int
