@@ -38,6 +38,9 @@ for t in "${targets[@]}"; do
 	work=build-fuzz/corpus/$t crashes=build-fuzz/crashes/$t
 	log=build-fuzz/fuzz-$t.log
 	mkdir -p "$work" "$crashes"
+	# This run's crashes only: an input worth keeping goes into
+	# tests/fuzz/corpus/<target>/ with the fix.
+	find "$crashes" -type f -delete
 	rc=0
 	build-fuzz/tests/fuzz/fuzz-"$t" "$work" tests/fuzz/corpus/"$t" \
 		-dict=tests/fuzz/"${dict[$t]}" -max_len="${maxlen[$t]}" \

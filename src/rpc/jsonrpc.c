@@ -67,9 +67,11 @@ jsonrpc_prescan(const char *body, gsize len, GError **error)
 	return TRUE;
 }
 
-/* FALSE when a number in NODE did not fit a double (json-glib reads 1e400
- * as infinity, which no JSON reply can carry back; XML-RPC refuses it in
- * a <double> too).  The depth is bounded by the scan before the parse. */
+/* FALSE when a number in NODE cannot be written back as JSON: one that did
+ * not fit a double (json-glib reads 1e400 as infinity, which no JSON reply
+ * can carry back; XML-RPC refuses it in a <double> too), or one that
+ * json-glib would write wrongly (below).  The depth is bounded by the
+ * scan before the parse. */
 static gboolean
 jsonrpc_finite(JsonNode *node)
 {
@@ -92,9 +94,20 @@ jsonrpc_finite(JsonNode *node)
 				return FALSE;
 		return TRUE;
 	}
-	case JSON_NODE_VALUE:
-		return json_node_get_value_type(node) != G_TYPE_DOUBLE ||
-		    isfinite(json_node_get_double(node));
+	case JSON_NODE_VALUE: {
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+		double d;
+
+		if (json_node_get_value_type(node) != G_TYPE_DOUBLE)
+			return TRUE;
+		d = json_node_get_double(node);
+		/* json-glib 1.6 writes a double as g_ascii_dtostr's shortest
+		 * form plus ".0" when that has no point: 5e50 goes out as
+		 * "5e+50.0", which is not JSON (the JSON-RPC fuzzer's find). */
+		g_ascii_dtostr(buf, sizeof(buf), d);
+		return isfinite(d) &&
+		    !(strchr(buf, 'e') != NULL && strchr(buf, '.') == NULL);
+	}
 	default:
 		return TRUE;
 	}

@@ -346,6 +346,10 @@ test_refuse_infinite_number(void)
 		"{\"method\":\"m\",\"params\":[{\"n\":[3.5e400]}]}",
 		"{\"method\":\"m\",\"params\":[-1e99999]}",
 		"{\"method\":\"m\",\"id\":1e400}",
+		/* json-glib would write these back as "5e+50.0" and
+		 * "1e+20.0" (the fuzzer's find): not JSON. */
+		"{\"method\":\"m\",\"params\":[{\"n\":[12,5e50]}]}",
+		"{\"method\":\"m\",\"params\":[1e20]}",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
