@@ -56,6 +56,7 @@ class TlsTernd(Ternd):
 
     def start(self, timeout=10):
         assert self.proc is None or self.proc.poll() is not None
+        self.prepare_boot()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(TERND), "-F", "--state-dir", str(self.state_dir),
