@@ -31,7 +31,9 @@ SLACK = 3.0             # s: polling, the abort itself, a loaded machine
 
 
 def boot(a, guest):
-    return boot_guest(a, guest, lines=2, memory_mib=128, mib=MIB_DIRTY,
+    # 160 MiB: the guest's kernel, its modules and a 64 MiB memcheck do
+    # not fit in 128 (the OOM killer takes memcheck).
+    return boot_guest(a, guest, lines=2, memory_mib=160, mib=MIB_DIRTY,
                       rate=RATE, interval_ms=300)
 
 
