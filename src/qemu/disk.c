@@ -353,6 +353,16 @@ qemu_disk_op_reply(Qmp *qmp, JsonNode *ret, const GError *error,
 		return;
 	}
 	st = op->steps->pdata[op->next];
+	if (error != NULL && st->command != NULL &&
+	    strcmp(st->command, "blockdev-del") == 0 &&
+	    strstr(error->message, "is in use") != NULL &&
+	    op->deadline != 0 && g_get_monotonic_time() < op->deadline) {
+		/* The device left /machine/peripheral, but QEMU lets go of
+		 * its block backend a moment later (seen under ASan): ask
+		 * again, within the detach's deadline. */
+		qemu_disk_op_later(op, QEMU_DISK_POLL_MS);
+		return;
+	}
 	if (error != NULL) {
 		qemu_disk_op_fail(op, "INTERNAL_ERROR", "%s: %s: %s", op->what,
 				  st->command ? st->command : "query",
