@@ -288,6 +288,7 @@ vm_destroy(Call *call)
 	}
 	if (!store_remove(call->api->store, vm, &e))
 		return call_fail(call, e);
+	vif_gc(call->api); /* its VIFs go with it, as in XAPI */
 	event_notify(call->api);
 	call_return(call, NULL);
 }

@@ -189,12 +189,14 @@ def test_roles(nethost):
 
 
 def test_destroyed_vm_releases_network(nethost):
-    """A VIF whose VM was destroyed does not keep its network."""
+    """A VM's VIFs go with it (as in XAPI), so its network is free."""
     api = nethost.api
     net = net_create(api)
     vm = vm_create(api)
     vif_create(api, vm, net)
     api.call("VM.destroy", vm)
+    assert api.call("VIF.get_all") == []
+    assert api.call("network.get_VIFs", net) == []
     api.call("network.destroy", net)
     assert api.call("VIF.get_all") == []
 
