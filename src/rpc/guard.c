@@ -40,7 +40,9 @@
  * itself once the response is out, which it does without leaking.  A
  * client then pays one connect (and TLS handshake) per call, a millisecond
  * or two, against a daemon that lives for months.  The keep-alive
- * deadline and the watch below stay for a client that ignores it.
+ * deadline and the watch below stay only as a bound, should libsoup ever
+ * keep a connection open after such a response (ternd closes it whatever
+ * the client says).
  */
 #include "rpc/guard.h"
 
