@@ -26,11 +26,21 @@
  *    with a node of our own name; blockdev-remove-medium on an empty drive
  *    succeeds.  blockdev-change-medium is not used: it opens the image
  *    itself with node names of QEMU's choosing.
+ *  - A hot-plugged image is opened by ternd, not by QEMU: QEMU runs as
+ *    [qemu] user, which may not open files of the SR.  The descriptor goes
+ *    to an fdset of its own (add-fd with SCM_RIGHTS), blockdev-add names
+ *    it "/dev/fdset/<n>" (QEMU dups a descriptor of the set with the same
+ *    access mode), and remove-fd right after leaves QEMU only the dup,
+ *    which blockdev-del closes.  Disks given at start are opened by QEMU
+ *    before it drops to that user.
  */
 #include "qemu/disk.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -58,8 +68,10 @@ qemu_disk_free(QemuDisk *d)
 	g_free(d);
 }
 
+/* -blockdev's (or blockdev-add's) JSON for D; its file node opens FILENAME
+ * when not NULL (an fdset), else D's path. */
 static JsonObject *
-qemu_disk_blockdev(const QemuDisk *d)
+qemu_disk_blockdev_at(const QemuDisk *d, const char *filename)
 {
 	JsonObject *file = json_object_new();
 	JsonObject *cache = json_object_new();
@@ -68,7 +80,8 @@ qemu_disk_blockdev(const QemuDisk *d)
 
 	json_object_set_string_member(file, "driver", "file");
 	json_object_set_string_member(file, "node-name", file_node);
-	json_object_set_string_member(file, "filename", d->path);
+	json_object_set_string_member(file, "filename",
+				      filename ? filename : d->path);
 	json_object_set_boolean_member(cache, "direct", d->cache_direct);
 	json_object_set_object_member(file, "cache", cache);
 	json_object_set_boolean_member(file, "read-only", d->read_only);
@@ -90,7 +103,7 @@ char *
 qemu_disk_blockdev_json(const QemuDisk *d)
 {
 	g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(),
-						      qemu_disk_blockdev(d));
+						      qemu_disk_blockdev_at(d, NULL));
 	json_object_unref(json_node_get_object(n));
 	return json_to_string(n, FALSE);
 }
@@ -128,12 +141,15 @@ typedef enum {
 	QEMU_DISK_STEP_WAIT_GONE, /* until op->device leaves /machine/peripheral */
 	QEMU_DISK_STEP_FIND_MEDIUM, /* op->node := the node in op->device */
 	QEMU_DISK_STEP_DEL_MEDIUM,  /* blockdev-del op->node, if any */
+	QEMU_DISK_STEP_ADD_FD,    /* add-fd ARGS with PATH opened (FLAGS) */
 } QemuDiskStepKind;
 
 typedef struct QemuDiskStep {
 	QemuDiskStepKind kind;
 	const char *command;
 	JsonObject *args;         /* owned; NULL: none */
+	char *path;               /* ADD_FD: the file to open */
+	int flags;                /* ADD_FD: open(2) flags */
 	struct QemuDiskStep *undo; /* owned: queued once this step succeeded */
 } QemuDiskStep;
 
@@ -164,6 +180,7 @@ qemu_disk_step_free(QemuDiskStep *st)
 		return;
 	if (st->args != NULL)
 		json_object_unref(st->args);
+	g_free(st->path);
 	qemu_disk_step_free(st->undo);
 	g_free(st);
 }
@@ -469,6 +486,23 @@ qemu_disk_op_next(QemuDiskOp *op)
 		qmp_call(op->qmp, "blockdev-del", a, qemu_disk_op_reply, op);
 		break;
 	}
+	case QEMU_DISK_STEP_ADD_FD: {
+		int fd = open(st->path, st->flags);
+
+		if (fd < 0) {
+			int err = errno;
+
+			qemu_disk_op_fail(op, "INTERNAL_ERROR", "%s: open %s: %s",
+					  op->what, st->path, g_strerror(err));
+			op->undoing = TRUE;
+			qemu_disk_op_next(op);
+			return;
+		}
+		qmp_call_with_fd(op->qmp, "add-fd", st->args, fd,
+				 qemu_disk_op_reply, op);
+		close(fd);
+		break;
+	}
 	}
 }
 
@@ -518,6 +552,7 @@ qemu_disk_op_check_disk(QemuDiskOp *op, const QemuDisk *d, gboolean cdrom)
 
 /* ---- Hot-plug: the sequences ---------------------------------------- */
 
+
 /* The undo of a blockdev-add: blockdev-del of the format node (its file
  * node goes with it). */
 static QemuDiskStep *
@@ -527,8 +562,43 @@ qemu_disk_undo_add(const char *id)
 				  qemu_disk_args("node-name", id, NULL));
 }
 
+/* Appends D's blockdev-add, fed by a descriptor ternd opens (see the top
+ * of the file): add-fd (undo: remove-fd), blockdev-add of /dev/fdset/<n>
+ * (undo: blockdev-del), remove-fd. */
+static void
+qemu_disk_op_add_node(QemuDiskOp *op, const QemuDisk *d)
+{
+	/* One fdset per hot-plug, never reused: ids need only be unique
+	 * within a QEMU, and removed sets are gone from it. */
+	static gint64 next_fdset = 1000;
+	gint64 set = next_fdset++; /* the main loop's thread only */
+	g_autofree char *filename = g_strdup_printf("/dev/fdset/%" G_GINT64_FORMAT,
+						    set);
+	g_autofree char *opaque = g_strdup_printf("tern:%s", d->id);
+	QemuDiskStep *st = qemu_disk_step_new(QEMU_DISK_STEP_ADD_FD, "add-fd",
+					      qemu_disk_args("opaque", opaque,
+							     NULL));
+	JsonObject *rm;
+
+	json_object_set_int_member(st->args, "fdset-id", set);
+	st->path = g_strdup(d->path);
+	st->flags = (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+		    (d->cache_direct ? O_DIRECT : 0);
+	rm = json_object_new();
+	json_object_set_int_member(rm, "fdset-id", set);
+	st->undo = qemu_disk_step_new(QEMU_DISK_STEP_CALL, "remove-fd",
+				      json_object_ref(rm));
+	g_ptr_array_add(op->steps, st);
+	st = qemu_disk_op_call(op, "blockdev-add",
+			       qemu_disk_blockdev_at(d, filename));
+	st->undo = qemu_disk_undo_add(d->id);
+	qemu_disk_op_call(op, "remove-fd", rm);
+}
+
 /*
- * attach:  blockdev-add <format node with its file node>   undo: blockdev-del
+ * attach:  add-fd <the image, opened by ternd>               undo: remove-fd
+ *          blockdev-add <format node with its file node>   undo: blockdev-del
+ *          remove-fd
  *          device_add virtio-blk-pci id=dev-<id> drive=<id>
  */
 void
@@ -537,13 +607,11 @@ qemu_disk_attach(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
 {
 	QemuDiskOp *op = qemu_disk_op_new(qmp, "attach", d ? d->id : NULL,
 					  done, data);
-	QemuDiskStep *st;
 	JsonObject *dev;
 
 	qemu_disk_op_check_disk(op, d, FALSE);
 	if (op->error == NULL) {
-		st = qemu_disk_op_call(op, "blockdev-add", qemu_disk_blockdev(d));
-		st->undo = qemu_disk_undo_add(d->id);
+		qemu_disk_op_add_node(op, d);
 		dev = qemu_disk_args("driver", "virtio-blk-pci",
 				     "id", op->device, "drive", d->id, NULL);
 		if (d->bootindex > 0)
@@ -598,7 +666,7 @@ qemu_disk_tray_args(const char *device, gboolean force)
 }
 
 /*
- * cd_insert:  blockdev-add <id> (read-only)          undo: blockdev-del
+ * cd_insert:  add-fd, blockdev-add <id> (read-only), remove-fd (as attach)
  *             blockdev-open-tray dev-<id> force      undo: blockdev-close-tray
  *             blockdev-insert-medium dev-<id> <id>   undo: blockdev-remove-medium
  *             blockdev-close-tray dev-<id>
@@ -618,9 +686,7 @@ qemu_disk_cd_insert(Qmp *qmp, const QemuDisk *d, QemuDiskDoneFn done,
 		QemuDisk ro = *d;
 
 		ro.read_only = TRUE; /* a CD, whatever the caller said */
-		st = qemu_disk_op_call(op, "blockdev-add",
-				       qemu_disk_blockdev(&ro));
-		st->undo = qemu_disk_undo_add(d->id);
+		qemu_disk_op_add_node(op, &ro);
 		st = qemu_disk_op_call(op, "blockdev-open-tray",
 				       qemu_disk_tray_args(op->device, TRUE));
 		st->undo = qemu_disk_step_new(QEMU_DISK_STEP_CALL,

@@ -497,6 +497,26 @@ guest_has_node(const char *name)
 	return found;
 }
 
+/* How many fdsets QEMU has (*FDS: how many descriptors they hold). */
+static guint
+guest_fdsets(guint *fds)
+{
+	Result r = { 0 };
+	JsonArray *a;
+	guint n;
+
+	guest_qmp("query-fdsets", NULL, &r);
+	g_assert_no_error(r.error);
+	a = json_node_get_array(r.ret);
+	n = json_array_get_length(a);
+	*fds = 0;
+	for (guint i = 0; i < n; i++)
+		*fds += json_array_get_length(json_object_get_array_member(
+			json_array_get_object_element(a, i), "fds"));
+	result_clear(&r);
+	return n;
+}
+
 static QemuDisk *
 guest_new_disk(const char *id)
 {
@@ -545,6 +565,11 @@ test_disk_attach_detach(void)
 	g_assert_no_error(r.error);
 	g_assert_true(guest_has_node("vbd1"));
 	g_assert_true(guest_has_node("f-vbd1"));
+	/* ternd opened the image: QEMU keeps only its dup of the fdset's
+	 * descriptor, the set itself holds none. */
+	guint fds;
+	g_assert_cmpuint(guest_fdsets(&fds), ==, 1);
+	g_assert_cmpuint(fds, ==, 0);
 	line = guest_wait_line("TERN-DISKS", STEP_DEADLINE_MS);
 	g_assert_nonnull(strstr(line, "TERN-DISKS sr0 vda vdb"));
 
@@ -554,6 +579,7 @@ test_disk_attach_detach(void)
 	 * and from the guest. */
 	g_assert_false(guest_has_node("vbd1"));
 	g_assert_false(guest_has_node("f-vbd1"));
+	g_assert_cmpuint(guest_fdsets(&fds), ==, 0);
 	g_free(line);
 	line = guest_wait_line("TERN-DISKS", STEP_DEADLINE_MS);
 	g_assert_nonnull(strstr(line, "TERN-DISKS sr0 vda"));
@@ -584,14 +610,14 @@ test_disk_attach_undo(void)
 	g_assert_false(guest_has_node("vbd3"));
 	g_assert_false(guest_has_node("f-vbd3"));
 
-	/* A missing image fails at blockdev-add, with QEMU's reason. */
+	/* A missing image fails when ternd opens it for QEMU. */
 	g_free(d->path);
 	d->path = guest_path("missing.qcow2");
 	g_free(d->id);
 	d->id = g_strdup("vbd5");
 	RUN_OP(r, qemu_disk_attach(guest.qmp, d, op_done, &r));
 	g_assert_true(xerr_is(r.error, "INTERNAL_ERROR"));
-	g_assert_nonnull(strstr(r.error->message, "blockdev-add"));
+	g_assert_nonnull(strstr(r.error->message, "open"));
 	g_assert_nonnull(strstr(r.error->message, "No such file"));
 
 	/* Bad arguments never reach QEMU. */
