@@ -67,6 +67,8 @@ struct QemuVm {
 	StopWait *reboot_waiter;   /* set while a clean reboot is asked */
 	guint kill_id;
 	gpointer start;            /* the Start in progress, if any */
+	gboolean orphaned;        /* freed during its QMP connect: see
+				   * qemu_vm_free() */
 };
 
 typedef struct {
@@ -125,6 +127,16 @@ qemu_vm_free(QemuVm *qv)
 {
 	if (qv->kill_id)
 		g_source_remove(qv->kill_id);
+	qv->kill_id = 0;
+	if (qv->start != NULL) {
+		/* Removed (killed, forgotten) while its QMP connect is under
+		 * way, whose callback has QV as its data: start_connected()
+		 * frees it then.  Freed now, the callback, and the closed
+		 * handler of the connection it makes, would use freed memory
+		 * (a migration aborted while its destination QEMU starts). */
+		qv->orphaned = TRUE;
+		return;
+	}
 	if (qv->qmp) {
 		qmp_close(qv->qmp);
 		qmp_unref(qv->qmp);
@@ -558,6 +570,16 @@ start_connected(Qmp *qmp, const GError *error, gpointer data)
 	QemuVm *qv = data;
 	Start *s = g_steal_pointer(&qv->start);
 
+	if (qv->orphaned) {
+		if (qmp != NULL) {
+			qmp_close(qmp);
+			qmp_unref(qmp);
+		}
+		qemu_vm_free(qv);
+		s->qv = NULL; /* gone already: nothing for start_finish */
+		return start_finish(s, xerr_new("INTERNAL_ERROR",
+			"the VM was stopped while its QEMU started", NULL));
+	}
 	if (error)
 		return start_finish(s, qemu_qmp_error("QMP connect", error));
 	s->qv->qmp = qmp;
