@@ -552,7 +552,6 @@ qemu_disk_op_check_disk(QemuDiskOp *op, const QemuDisk *d, gboolean cdrom)
 
 /* ---- Hot-plug: the sequences ---------------------------------------- */
 
-
 /* The undo of a blockdev-add: blockdev-del of the format node (its file
  * node goes with it). */
 static QemuDiskStep *
